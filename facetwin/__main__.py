@@ -1,0 +1,5 @@
+import sys
+
+from facetwin.cli import main
+
+sys.exit(main())

@@ -1,0 +1,235 @@
+"""The face spec: the one place where the 25 servos are named and bounded.
+
+`assets/face_spec.yaml` is the source; this module loads it into typed records and owns the mapping
+from normalised commands in [-1, 1] to servo-shaft degrees that both the twin and the servo bus use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+REGIONS = ("eyes", "eyelids", "brows", "mouth", "neck")
+MECHANISMS = ("cable", "jaw", "eyelid", "eyeball", "neck")
+
+
+class SpecError(ValueError):
+    """The face spec file is inconsistent."""
+
+
+class CommandError(ValueError):
+    """A servo command vector is malformed (wrong length, NaN, out of range)."""
+
+
+@dataclass(frozen=True)
+class Coupling:
+    with_servo: str
+    limit: float  # |this command| + max(other command, 0) must stay at or below this
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class Servo:
+    name: str
+    region: str
+    bus_id: int
+    neutral_deg: float
+    range_deg: tuple[float, float]
+    direction: int
+    mechanism: str
+    pulls: tuple[int, ...]
+    positive: str
+    negative: str
+    coupling: Coupling | None = None
+
+    @property
+    def min_deg(self) -> float:
+        return self.neutral_deg + self.range_deg[0]
+
+    @property
+    def max_deg(self) -> float:
+        return self.neutral_deg + self.range_deg[1]
+
+
+@dataclass(frozen=True)
+class FaceSpec:
+    name: str
+    version: int
+    servo_model: str
+    travel_deg: float
+    ticks_per_rev: int
+    baudrate: int
+    servos: tuple[Servo, ...]
+    fingerprint: str = field(default="", compare=False)
+
+    # -- lookup ---------------------------------------------------------------------------------
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.servos)
+
+    @property
+    def n(self) -> int:
+        return len(self.servos)
+
+    def index(self, name: str) -> int:
+        try:
+            return self.names.index(name)
+        except ValueError:
+            raise KeyError(f"no servo named {name!r} in face spec {self.name!r}; known: {', '.join(self.names)}") from None
+
+    def servo(self, name: str) -> Servo:
+        return self.servos[self.index(name)]
+
+    def region_indices(self, region: str) -> list[int]:
+        return [i for i, s in enumerate(self.servos) if s.region == region]
+
+    # -- command mapping -------------------------------------------------------------------------
+    def check_command(self, command, *, clip: bool = False) -> np.ndarray:
+        """Validate a command vector; returns it as float64. `clip` clamps instead of rejecting."""
+        arr = np.asarray(command, dtype=np.float64)
+        if arr.shape != (self.n,):
+            raise CommandError(
+                f"expected {self.n} servo commands in the face spec's order ({self.names[0]}, ..., {self.names[-1]}), "
+                f"got shape {arr.shape}"
+            )
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            names = [self.names[i] for i in np.flatnonzero(bad)]
+            raise CommandError(f"servo commands must be finite numbers; NaN/inf for {', '.join(names)}")
+        if clip:
+            return np.clip(arr, -1.0, 1.0)
+        out = np.abs(arr) > 1.0 + 1e-9
+        if out.any():
+            bad_list = ", ".join(f"{self.names[i]}={arr[i]:.3g}" for i in np.flatnonzero(out))
+            raise CommandError(
+                f"servo commands are normalised to [-1, 1]; out of range: {bad_list} (clip them, or scale the policy output)"
+            )
+        return arr
+
+    def offsets_deg(self, command) -> np.ndarray:
+        """Shaft angle relative to neutral, degrees, for each servo (positive = the spec's `positive`)."""
+        c = self.check_command(command)
+        lo = np.array([s.range_deg[0] for s in self.servos])
+        hi = np.array([s.range_deg[1] for s in self.servos])
+        return np.where(c >= 0, c * hi, -c * lo)
+
+    def commands_from_offsets(self, offsets_deg) -> np.ndarray:
+        off = np.asarray(offsets_deg, dtype=np.float64)
+        lo = np.array([s.range_deg[0] for s in self.servos])
+        hi = np.array([s.range_deg[1] for s in self.servos])
+        return np.clip(np.where(off >= 0, off / hi, -off / lo), -1.0, 1.0)
+
+    def coupling_violations(self, command) -> list[str]:
+        c = np.asarray(command, dtype=np.float64)
+        out = []
+        for i, s in enumerate(self.servos):
+            if s.coupling is None:
+                continue
+            other = c[self.index(s.coupling.with_servo)]
+            if abs(c[i]) + max(other, 0.0) > s.coupling.limit + 1e-9:
+                out.append(f"{s.name} ({c[i]:+.2f}) with {s.coupling.with_servo} ({other:+.2f}) exceeds {s.coupling.limit}")
+        return out
+
+    def to_dict(self) -> dict:
+        return json.loads(json.dumps(_raw_of(self)))
+
+
+def _raw_of(spec: FaceSpec) -> dict:
+    return {
+        "name": spec.name,
+        "version": spec.version,
+        "fingerprint": spec.fingerprint,
+        "servos": [s.name for s in spec.servos],
+    }
+
+
+DEFAULT_SPEC = "face_spec.yaml"
+
+
+def default_spec_path() -> Path:
+    return Path(str(resources.files("facetwin.assets") / DEFAULT_SPEC))
+
+
+def _parse(raw: dict, source: str) -> FaceSpec:
+    try:
+        servos = []
+        for entry in raw["servos"]:
+            coupling = entry.get("coupling")
+            servos.append(
+                Servo(
+                    name=str(entry["name"]),
+                    region=str(entry["region"]),
+                    bus_id=int(entry["bus_id"]),
+                    neutral_deg=float(entry["neutral_deg"]),
+                    range_deg=(float(entry["range_deg"][0]), float(entry["range_deg"][1])),
+                    direction=int(entry["direction"]),
+                    mechanism=str(entry["mechanism"]),
+                    pulls=tuple(int(p) for p in entry["pulls"]),
+                    positive=str(entry["positive"]),
+                    negative=str(entry["negative"]),
+                    coupling=None
+                    if coupling is None
+                    else Coupling(str(coupling["with"]), float(coupling["limit"]), str(coupling.get("why", ""))),
+                )
+            )
+        spec = FaceSpec(
+            name=str(raw["name"]),
+            version=int(raw["version"]),
+            servo_model=str(raw["servo_model"]),
+            travel_deg=float(raw["travel_deg"]),
+            ticks_per_rev=int(raw["ticks_per_rev"]),
+            baudrate=int(raw["baudrate"]),
+            servos=tuple(servos),
+            fingerprint=hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()[:16],
+        )
+    except (KeyError, TypeError, IndexError, ValueError) as exc:
+        raise SpecError(f"{source}: malformed face spec ({exc!r})") from exc
+    validate(spec, source)
+    return spec
+
+
+def validate(spec: FaceSpec, source: str = "face spec") -> None:
+    problems = []
+    names = spec.names
+    if len(set(names)) != len(names):
+        problems.append("servo names repeat")
+    ids = [s.bus_id for s in spec.servos]
+    if len(set(ids)) != len(ids) or not all(1 <= i <= 253 for i in ids):
+        problems.append("bus IDs must be unique and within 1..253")
+    for s in spec.servos:
+        if s.region not in REGIONS:
+            problems.append(f"{s.name}: region {s.region!r} not in {REGIONS}")
+        if s.mechanism not in MECHANISMS:
+            problems.append(f"{s.name}: mechanism {s.mechanism!r} not in {MECHANISMS}")
+        if s.direction not in (-1, 1):
+            problems.append(f"{s.name}: direction must be +1 or -1")
+        if not (s.range_deg[0] < 0 < s.range_deg[1]):
+            problems.append(f"{s.name}: range_deg must straddle neutral (lo < 0 < hi)")
+        if s.min_deg < 0 or s.max_deg > spec.travel_deg:
+            problems.append(f"{s.name}: limits {s.min_deg}..{s.max_deg} deg leave the servo's 0..{spec.travel_deg} travel")
+        if s.coupling and s.coupling.with_servo not in names:
+            problems.append(f"{s.name}: coupled with unknown servo {s.coupling.with_servo!r}")
+    if problems:
+        raise SpecError(f"{source}: " + "; ".join(problems))
+
+
+def load_spec(path: str | Path | None = None) -> FaceSpec:
+    """Load a face spec (the packaged one by default)."""
+    p = default_spec_path() if path is None else Path(path)
+    try:
+        raw = yaml.safe_load(p.read_text())
+    except OSError as exc:
+        raise SpecError(f"cannot read face spec {p}: {exc.strerror}") from exc
+    return _parse(raw, str(p))
+
+
+@lru_cache(maxsize=1)
+def default_spec() -> FaceSpec:
+    return load_spec()
