@@ -48,6 +48,13 @@ class Servo:
     positive: str
     negative: str
     coupling: Coupling | None = None
+    # Kinematics (head frame): the rotation axis of a direct linkage, or a cable servo's pull
+    # directions (from skin point towards guide) and skin travel at full -/+ command.
+    axis: tuple[float, float, float] | None = None
+    pull_positive: tuple[float, float, float] | None = None
+    pull_negative: tuple[float, float, float] | None = None
+    travel_mm: tuple[float, float] | None = None
+    mirror_pairs: bool = False
 
     @property
     def min_deg(self) -> float:
@@ -137,17 +144,9 @@ class FaceSpec:
                 out.append(f"{s.name} ({c[i]:+.2f}) with {s.coupling.with_servo} ({other:+.2f}) exceeds {s.coupling.limit}")
         return out
 
-    def to_dict(self) -> dict:
-        return json.loads(json.dumps(_raw_of(self)))
-
-
-def _raw_of(spec: FaceSpec) -> dict:
-    return {
-        "name": spec.name,
-        "version": spec.version,
-        "fingerprint": spec.fingerprint,
-        "servos": [s.name for s in spec.servos],
-    }
+    def identity(self) -> dict:
+        """What a checkpoint or dataset records to prove which face it was made for."""
+        return {"name": self.name, "version": self.version, "fingerprint": self.fingerprint, "servos": list(self.names)}
 
 
 DEFAULT_SPEC = "face_spec.yaml"
@@ -162,6 +161,8 @@ def _parse(raw: dict, source: str) -> FaceSpec:
         servos = []
         for entry in raw["servos"]:
             coupling = entry.get("coupling")
+            pull = entry.get("pull") or {}
+            vec = lambda v: None if v is None else tuple(float(x) for x in v)  # noqa: E731
             servos.append(
                 Servo(
                     name=str(entry["name"]),
@@ -177,6 +178,11 @@ def _parse(raw: dict, source: str) -> FaceSpec:
                     coupling=None
                     if coupling is None
                     else Coupling(str(coupling["with"]), float(coupling["limit"]), str(coupling.get("why", ""))),
+                    axis=vec(entry.get("axis")),
+                    pull_positive=vec(pull.get("positive")),
+                    pull_negative=vec(pull.get("negative")),
+                    travel_mm=vec(entry.get("travel_mm")),
+                    mirror_pairs=bool(entry.get("mirror_pairs", False)),
                 )
             )
         spec = FaceSpec(
@@ -214,6 +220,10 @@ def validate(spec: FaceSpec, source: str = "face spec") -> None:
             problems.append(f"{s.name}: range_deg must straddle neutral (lo < 0 < hi)")
         if s.min_deg < 0 or s.max_deg > spec.travel_deg:
             problems.append(f"{s.name}: limits {s.min_deg}..{s.max_deg} deg leave the servo's 0..{spec.travel_deg} travel")
+        if s.mechanism == "cable" and (s.pull_positive is None or s.pull_negative is None or s.travel_mm is None):
+            problems.append(f"{s.name}: a cable servo needs pull.positive, pull.negative and travel_mm")
+        if s.mechanism != "cable" and s.axis is None:
+            problems.append(f"{s.name}: a {s.mechanism} linkage needs an axis")
         if s.coupling and s.coupling.with_servo not in names:
             problems.append(f"{s.name}: coupled with unknown servo {s.coupling.with_servo!r}")
     if problems:

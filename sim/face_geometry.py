@@ -1,0 +1,246 @@
+"""The twin's anatomy, derived from MediaPipe's canonical face and the face spec.
+
+Everything is expressed in the head frame of the canonical face (metres; x: subject's left, y: up,
+z: forwards, towards the camera). The skin is the canonical 468-vertex mesh; the mechanism under it:
+
+* skin points — small bodies on spring-loaded slide joints at the landmarks the spec's cable servos
+  pull (`pulls`), children of the skull or of the jaw;
+* cables — for each cable servo and direction, a spatial tendon horn tip -> routing pulley -> guide ->
+  skin point; the guide sits on the skull along the spec's `pull` direction;
+* linkages — eyeballs (two hinges each), upper eyelids (a hinge at the eyeball centre carrying the lid
+  margin), the jaw (a hinge carrying the lower face) and the neck (three hinges carrying the head);
+* ties — the mouth-corner skin points are tied to the jaw by an elastic band, which is the mechanical
+  coupling of corners and jaw.
+
+How each of the 468 vertices follows the bodies is linear-blend skinning with weights computed here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from facetwin.landmarker_bundle import CanonicalMesh
+from facetwin.spec import FaceSpec, Servo
+from facetwin.sim import face_topology as topo
+
+CM = 0.01
+SCALE = 1.05 * CM  # canonical centimetres -> metres, scaled to an adult head
+EYE_RADIUS = 1.2 * CM
+IRIS_RADIUS = 0.56 * CM
+NECK_PIVOT = np.array([0.0, -6.5, -4.0]) * SCALE
+JAW_PIVOT = np.array([0.0, -2.0, -6.0]) * SCALE
+GUIDE_DISTANCE = 1.6 * CM  # skin point -> guide
+HORN_DEPTH = 4.0 * CM  # guide -> horn, into the skull
+ROUTE_LENGTH = 1.0 * CM  # horn tip -> routing pulley
+
+# Skin mechanics: silicone held by springs; steel-cored cables much stiffer.
+SKIN_STIFFNESS = 300.0  # N/m per axis
+CABLE_STIFFNESS = 3000.0  # N/m
+TIE_STIFFNESS = 300.0  # N/m, corner-to-jaw band
+SKIN_NODE_MASS = 0.05  # kg, the skin patch a point carries
+
+LOWER_LIP = set(topo.LIPS_OUTER_LOWER) | set(topo.LIPS_INNER_LOWER)
+UPPER_LIP = set(topo.LIPS_OUTER_UPPER) | set(topo.LIPS_INNER_UPPER)
+
+
+@dataclass(frozen=True)
+class SkinNode:
+    name: str
+    landmark: int
+    parent: str  # "head" or "jaw"
+    rest: np.ndarray  # (3,) head frame
+    sigma: float  # radius of skin it drags (m)
+    tied_to_jaw: bool
+
+
+@dataclass(frozen=True)
+class Cable:
+    name: str
+    servo: str
+    sign: int  # +1: tightens on positive command
+    node: str
+    parent: str  # body that carries horn, pulley and guide
+    tip: np.ndarray  # horn tip at neutral (head frame)
+    pulley: np.ndarray
+    guide: np.ndarray
+
+
+@dataclass(frozen=True)
+class Horn:
+    servo: str
+    parent: str
+    pivot: np.ndarray
+    axis: np.ndarray
+    radius_pos: float
+    radius_neg: float
+
+
+@dataclass(frozen=True)
+class FaceGeometry:
+    vertices: np.ndarray  # (468, 3) rest positions, head frame, m
+    uvs: np.ndarray  # (468, 2)
+    faces: np.ndarray  # (F, 3) with the eye and mouth openings cut out
+    eye_centers: dict  # "right"/"left" -> (3,)
+    iris_local: np.ndarray  # (5, 3) iris landmark sites in the eyeball frame (centre, +x, +y, -x, -y)
+    nodes: tuple[SkinNode, ...]
+    horns: tuple[Horn, ...]
+    cables: tuple[Cable, ...]
+    bones: tuple[str, ...]  # body names, in the column order of `weights`
+    weights: np.ndarray  # (468, n_bones) skinning weights, rows sum to 1
+
+
+def _smoothstep(x):
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * (3 - 2 * x)
+
+
+def _cut_openings(faces: np.ndarray) -> np.ndarray:
+    keep = np.ones(len(faces), bool)
+    for ring in topo.OPENINGS:
+        inside = np.isin(faces, ring).all(axis=1)
+        keep &= ~inside
+    return faces[keep]
+
+
+def _eye_center(v: np.ndarray, upper, lower) -> np.ndarray:
+    ring = v[list(upper) + list(lower)]
+    c = ring.mean(axis=0)
+    c[2] = ring[:, 2].max() - EYE_RADIUS - 0.05 * CM  # eyeball front just behind the lid margin
+    return c
+
+
+def _jaw_weight(v: np.ndarray) -> np.ndarray:
+    """How much each vertex rides on the jaw: the lower lip and chin fully, the upper face not at all."""
+    x, y = v[:, 0] / SCALE, v[:, 1] / SCALE
+    line = -4.3 + 0.55 * np.maximum(0.0, np.abs(x) - 2.4)  # the jaw line rises towards the ears
+    w = _smoothstep((line - y) / 0.9 + 0.35)
+    w[list(UPPER_LIP)] = 0.0
+    w[list(LOWER_LIP)] = 1.0
+    w[list(topo.MOUTH_CORNERS_INNER)] = 0.5
+    return w
+
+
+def _node_specs(spec: FaceSpec):
+    """Skin points, one per landmark pulled by a cable servo, with the reach of skin each drags."""
+    sigmas = {"brows": 1.5, "mouth": 0.9}
+    nodes: dict[int, tuple[str, float]] = {}
+    for s in spec.servos:
+        if s.mechanism != "cable":
+            continue
+        for lm in s.pulls:
+            sigma = sigmas.get(s.region, 1.0)
+            if lm in topo.MOUTH_CORNERS_OUTER:
+                sigma = 1.1
+            nodes.setdefault(lm, (s.region, sigma))
+    return nodes
+
+
+def build_geometry(spec: FaceSpec, mesh: CanonicalMesh) -> FaceGeometry:
+    v = mesh.vertices.astype(np.float64) * SCALE
+    eye_centers = {
+        "right": _eye_center(v, topo.RIGHT_EYE_UPPER, topo.RIGHT_EYE_LOWER),
+        "left": _eye_center(v, topo.LEFT_EYE_UPPER, topo.LEFT_EYE_LOWER),
+    }
+    zr = np.sqrt(EYE_RADIUS**2 - IRIS_RADIUS**2)
+    iris_local = np.array(
+        [[0, 0, EYE_RADIUS], [IRIS_RADIUS, 0, zr], [0, IRIS_RADIUS, zr], [-IRIS_RADIUS, 0, zr], [0, -IRIS_RADIUS, zr]]
+    )
+
+    # --- skin points --------------------------------------------------------------------------
+    nodes = []
+    for lm, (region, sigma) in _node_specs(spec).items():
+        corner = lm in topo.MOUTH_CORNERS_OUTER
+        parent = "jaw" if lm in LOWER_LIP else "head"
+        nodes.append(SkinNode(f"skin_{lm}", lm, parent, v[lm].copy(), sigma * CM, tied_to_jaw=corner))
+    node_by_lm = {n.landmark: n for n in nodes}
+
+    # --- horns and cables ---------------------------------------------------------------------
+    horns, cables = [], []
+    for k, s in enumerate(spec.servos):
+        if s.mechanism != "cable":
+            continue
+        horns_nodes = [node_by_lm[lm] for lm in s.pulls]
+        parent = horns_nodes[0].parent
+        centre = np.mean([n.rest for n in horns_nodes], axis=0)
+        pivot = centre + np.array([0.0, 0.0, -HORN_DEPTH]) + np.array([0.0, 0.002 * (k % 3), 0.0])
+        r_neg, r_pos = _horn_radii(s)
+        horns.append(Horn(s.name, parent, pivot, np.array([0.0, 1.0, 0.0]), r_pos, r_neg))
+        for sign, direction, radius in ((+1, s.pull_positive, r_pos), (-1, s.pull_negative, r_neg)):
+            # Positive rotation about +y swings the +x tip backwards (-z): that tip's cable tightens.
+            tip = pivot + np.array([sign * radius, 0.0, 0.0])
+            pulley = tip + np.array([0.0, 0.0, ROUTE_LENGTH])
+            for j, n in enumerate(horns_nodes):
+                d = np.array(direction, dtype=np.float64)
+                if s.mirror_pairs and j % 2 == 1:
+                    d[0] = -d[0]
+                d /= np.linalg.norm(d)
+                cables.append(
+                    Cable(
+                        name=f"{s.name}_{'pos' if sign > 0 else 'neg'}_{n.landmark}",
+                        servo=s.name,
+                        sign=sign,
+                        node=n.name,
+                        parent=parent,
+                        tip=tip,
+                        pulley=pulley,
+                        guide=n.rest + d * GUIDE_DISTANCE,
+                    )
+                )
+
+    bones, weights = _skin_weights(v, nodes)
+    return FaceGeometry(
+        vertices=v,
+        uvs=mesh.uvs.astype(np.float64),
+        faces=_cut_openings(mesh.faces),
+        eye_centers=eye_centers,
+        iris_local=iris_local,
+        nodes=tuple(nodes),
+        horns=tuple(horns),
+        cables=tuple(cables),
+        bones=bones,
+        weights=weights,
+    )
+
+
+def _horn_radii(s: Servo) -> tuple[float, float]:
+    """Horn radius per direction so the skin travels `travel_mm` at full command.
+
+    The skin point and cable are springs in series, so a horn excursion r*theta moves the skin by
+    r*theta * k_cable / (k_cable + k_skin).
+    """
+    share = CABLE_STIFFNESS / (CABLE_STIFFNESS + SKIN_STIFFNESS)
+    neg = s.travel_mm[0] * 1e-3 / (np.radians(-s.range_deg[0]) * share)
+    pos = s.travel_mm[1] * 1e-3 / (np.radians(s.range_deg[1]) * share)
+    return float(neg), float(pos)
+
+
+def _skin_weights(v: np.ndarray, nodes: list[SkinNode]) -> tuple[tuple[str, ...], np.ndarray]:
+    n = len(v)
+    jaw = _jaw_weight(v)
+    lids = {
+        "eyelid_right": (topo.RIGHT_EYE_UPPER[1:-1], topo.RIGHT_LID_CREASE),
+        "eyelid_left": (topo.LEFT_EYE_UPPER[1:-1], topo.LEFT_LID_CREASE),
+    }
+    cols: dict[str, np.ndarray] = {}
+    for name, (margin, crease) in lids.items():
+        w = np.zeros(n)
+        w[list(margin)] = 1.0
+        w[list(crease)] = 0.45
+        cols[name] = w
+    for node in nodes:
+        d2 = ((v - node.rest) ** 2).sum(axis=1)
+        g = np.exp(-d2 / (2 * node.sigma**2))
+        g[g < 0.02] = 0.0
+        if node.landmark in LOWER_LIP:
+            g *= jaw  # a lower-lip point never drags the upper lip
+        elif node.landmark in UPPER_LIP:
+            g *= 1.0 - jaw
+        cols[node.name] = g
+    local = np.stack(list(cols.values()), axis=1)
+    total = local.sum(axis=1, keepdims=True)
+    local = np.where(total > 1.0, local / np.maximum(total, 1e-12), local)
+    rest = 1.0 - local.sum(axis=1)
+    weights = np.concatenate([(rest * (1 - jaw))[:, None], (rest * jaw)[:, None], local], axis=1)
+    return ("head", "jaw", *cols.keys()), weights
