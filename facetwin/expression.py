@@ -61,7 +61,8 @@ def head_angles_deg(rotation: np.ndarray) -> np.ndarray:
 
     Camera axes as in MediaPipe's facial transformation matrix: x to the image right, y up, z towards
     the viewer. Yaw > 0 turns the face to the subject's left (image right), pitch > 0 tilts it up,
-    roll > 0 tips it towards the subject's left shoulder. R = Ry(yaw) Rx(-pitch) Rz(roll).
+    roll > 0 tips it towards the subject's right shoulder
+    (the eye line rises to the image right). R = Ry(yaw) Rx(-pitch) Rz(roll).
     """
     r = np.asarray(rotation, dtype=np.float64)[:3, :3]
     yaw = np.arctan2(r[0, 2], r[2, 2])

@@ -39,7 +39,9 @@ ROUTE_LENGTH = 1.0 * CM  # horn tip -> routing pulley
 SKIN_STIFFNESS = 300.0  # N/m per axis
 CABLE_STIFFNESS = 3000.0  # N/m
 TIE_STIFFNESS = 300.0  # N/m, corner-to-jaw band
-SKIN_NODE_MASS = 0.05  # kg, the skin patch a point carries
+SKIN_NODE_MASS = 0.02  # kg, the skin patch a point carries
+UPPER_LID_OPEN_DEG = 9.0
+LOWER_LID_OPEN_DEG = 3.0
 
 LOWER_LIP = set(topo.LIPS_OUTER_LOWER) | set(topo.LIPS_INNER_LOWER)
 UPPER_LIP = set(topo.LIPS_OUTER_UPPER) | set(topo.LIPS_INNER_UPPER)
@@ -111,6 +113,26 @@ def _eye_center(v: np.ndarray, upper, lower) -> np.ndarray:
     return c
 
 
+def _sculpt_eyes(v: np.ndarray, centers: dict) -> np.ndarray:
+    """Open the canonical (average, half-lidded) eyes to the robot's sculpted rest opening.
+
+    MediaPipe's mean face has a 7 mm lid gap over a 12 mm iris, which its own blendshape model reads as
+    looking down and squinting; the robot's skin is moulded with the lids about 10 mm apart, as in an
+    attentive neutral face.
+    """
+    v = v.copy()
+    for side, upper, lower, crease in (
+        ("right", topo.RIGHT_EYE_UPPER, topo.RIGHT_EYE_LOWER, topo.RIGHT_LID_CREASE),
+        ("left", topo.LEFT_EYE_UPPER, topo.LEFT_EYE_LOWER, topo.LEFT_LID_CREASE),
+    ):
+        c = centers[side]
+        for ids, angle in ((upper[1:-1], -UPPER_LID_OPEN_DEG), (crease, -0.5 * UPPER_LID_OPEN_DEG), (lower[1:-1], LOWER_LID_OPEN_DEG)):
+            a = np.radians(angle)
+            rot = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
+            v[list(ids)] = (v[list(ids)] - c) @ rot.T + c
+    return v
+
+
 def _jaw_weight(v: np.ndarray) -> np.ndarray:
     """How much each vertex rides on the jaw: the lower lip and chin fully, the upper face not at all."""
     x, y = v[:, 0] / SCALE, v[:, 1] / SCALE
@@ -143,6 +165,7 @@ def build_geometry(spec: FaceSpec, mesh: CanonicalMesh) -> FaceGeometry:
         "right": _eye_center(v, topo.RIGHT_EYE_UPPER, topo.RIGHT_EYE_LOWER),
         "left": _eye_center(v, topo.LEFT_EYE_UPPER, topo.LEFT_EYE_LOWER),
     }
+    v = _sculpt_eyes(v, eye_centers)
     zr = np.sqrt(EYE_RADIUS**2 - IRIS_RADIUS**2)
     iris_local = np.array(
         [[0, 0, EYE_RADIUS], [IRIS_RADIUS, 0, zr], [0, IRIS_RADIUS, zr], [-IRIS_RADIUS, 0, zr], [0, -IRIS_RADIUS, zr]]

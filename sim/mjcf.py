@@ -28,15 +28,16 @@ CAMERA_DISTANCE = 0.55
 CAMERA_FOVY = 30.0
 SKIN_TEXTURE = "skin.png"
 
-# Servo loops per mechanism: (kp N*m/rad, joint armature kg*m^2, joint damping N*m*s/rad, force limit N*m).
-# Armature stands in for the reflected inertia of the geared servo; damping makes each loop about
-# critically damped so a command settles in a few tens of milliseconds, like the STS3032 under load.
+# Servo loops per mechanism: (kp N*m/rad, joint armature kg*m^2, joint damping N*m*s/rad, torque limit N*m).
+# Armature stands in for the geared servo's reflected inertia; damping makes each loop about critically
+# damped, and torque limit / damping is the top speed a saturated loop reaches (~9 rad/s for the
+# STS3032's 0.11 s per 60 degrees; slower for the heavier jaw and neck).
 SERVO_LOOPS = {
-    "cable": (30.0, 0.002, 0.5, 1.5),
-    "eyeball": (4.0, 0.0004, 0.08, 0.5),
-    "eyelid": (4.0, 0.0004, 0.08, 0.5),
-    "jaw": (60.0, 0.004, 1.0, 3.0),
-    "neck": (120.0, 0.02, 3.0, 6.0),
+    "cable": (30.0, 0.0002, 0.16, 1.5),
+    "eyeball": (4.0, 0.00005, 0.03, 0.3),
+    "eyelid": (4.0, 0.00005, 0.03, 0.3),
+    "jaw": (60.0, 0.001, 0.5, 3.0),
+    "neck": (120.0, 0.02, 3.7, 10.0),
 }
 
 
@@ -45,8 +46,8 @@ def _f(values) -> str:
 
 
 def _skin_damping() -> float:
-    k = SKIN_STIFFNESS + CABLE_STIFFNESS
-    return 2.0 * np.sqrt(k * SKIN_NODE_MASS)
+    # Critically damped with its cables slack (the slowest case); under a taut cable it rings briefly.
+    return 2.0 * np.sqrt(SKIN_STIFFNESS * SKIN_NODE_MASS)
 
 
 def tendon_rest_length(points: list[np.ndarray]) -> float:

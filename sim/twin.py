@@ -19,7 +19,7 @@ from facetwin.sim.skinning import Skinning
 from facetwin.sim.texture import SkinTexture, default_texture
 from facetwin.spec import FaceSpec, default_spec
 
-SETTLE_TOL = 2e-3  # joint speed (rad/s or m/s) under which the face counts as still
+SETTLE_TOL = 5e-3  # joint speed (rad/s or m/s) under which the face counts as still
 SETTLE_CHUNK = 5
 SETTLE_MAX_STEPS = 400
 CAMERA = "front"
