@@ -42,6 +42,7 @@ TIE_STIFFNESS = 300.0  # N/m, corner-to-jaw band
 SKIN_NODE_MASS = 0.02  # kg, the skin patch a point carries
 UPPER_LID_OPEN_DEG = 9.0
 LOWER_LID_OPEN_DEG = 3.0
+LIP_CLOSE_CM = 0.45  # of the canonical 0.55 cm gap between the inner lips
 
 LOWER_LIP = set(topo.LIPS_OUTER_LOWER) | set(topo.LIPS_INNER_LOWER)
 UPPER_LIP = set(topo.LIPS_OUTER_UPPER) | set(topo.LIPS_INNER_UPPER)
@@ -133,6 +134,16 @@ def _sculpt_eyes(v: np.ndarray, centers: dict) -> np.ndarray:
     return v
 
 
+def _sculpt_lips(v: np.ndarray) -> np.ndarray:
+    """Close the canonical face's parted lips: the robot's neutral mouth is shut, lips just touching."""
+    v = v.copy()
+    for ids, dy in ((topo.LIPS_INNER_UPPER, -LIP_CLOSE_CM / 2), (topo.LIPS_INNER_LOWER, LIP_CLOSE_CM / 2)):
+        ids = list(ids)
+        taper = np.clip(1.0 - np.abs(v[ids, 0]) / (2.2 * SCALE), 0.0, 1.0) ** 0.5
+        v[ids, 1] += dy * SCALE * taper
+    return v
+
+
 def _jaw_weight(v: np.ndarray) -> np.ndarray:
     """How much each vertex rides on the jaw: the lower lip and chin fully, the upper face not at all."""
     x, y = v[:, 0] / SCALE, v[:, 1] / SCALE
@@ -165,7 +176,7 @@ def build_geometry(spec: FaceSpec, mesh: CanonicalMesh) -> FaceGeometry:
         "right": _eye_center(v, topo.RIGHT_EYE_UPPER, topo.RIGHT_EYE_LOWER),
         "left": _eye_center(v, topo.LEFT_EYE_UPPER, topo.LEFT_EYE_LOWER),
     }
-    v = _sculpt_eyes(v, eye_centers)
+    v = _sculpt_lips(_sculpt_eyes(v, eye_centers))
     zr = np.sqrt(EYE_RADIUS**2 - IRIS_RADIUS**2)
     iris_local = np.array(
         [[0, 0, EYE_RADIUS], [IRIS_RADIUS, 0, zr], [0, IRIS_RADIUS, zr], [-IRIS_RADIUS, 0, zr], [0, -IRIS_RADIUS, zr]]
@@ -262,6 +273,9 @@ def _skin_weights(v: np.ndarray, nodes: list[SkinNode]) -> tuple[tuple[str, ...]
             g *= 1.0 - jaw
         cols[node.name] = g
     local = np.stack(list(cols.values()), axis=1)
+    # A lid margin belongs to its lid: nearby brow points must not hold it open.
+    lid_share = local[:, :2].sum(axis=1, keepdims=True)
+    local[:, 2:] *= np.clip(1.0 - lid_share, 0.0, 1.0)
     total = local.sum(axis=1, keepdims=True)
     local = np.where(total > 1.0, local / np.maximum(total, 1e-12), local)
     rest = 1.0 - local.sum(axis=1)
