@@ -1,0 +1,261 @@
+"""Collecting (servo command, expression) datasets in the twin, one motion-strategy episode at a time.
+
+Each episode starts from a reset, settled twin. Frame k holds command k for 1/fps s of physics, the
+servos tracking the strategy's smooth trajectory as on the real robot (no settling per frame), and is
+then observed through the fast path: row k = (action k, servo positions and expression read 1/fps s
+after action k was sent). An episode depends only on (strategy, seed, episode index), so any number of
+workers, or a resumed run, writes the very rows of one uninterrupted single-process run.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from facetwin.dataset import DatasetError, DatasetWriter, EpisodeFrames
+from facetwin.expression import EXPRESSION_DIM, N_LANDMARKS
+from facetwin.motion import STRATEGIES, make_strategy
+from facetwin.spec import FaceSpec, default_spec
+
+COLLECTION_PATH = "meta/collection.json"  # how the rows were made; a resume must make them the same way
+DEFAULT_FRAMES_PER_EPISODE = 300  # 10 s at 30 fps: about ten expert keyframes
+DEFAULT_FPS = 30
+
+
+@dataclass(frozen=True)
+class CollectConfig:
+    """What determines the rows of a collected dataset (everything else only changes how fast)."""
+
+    strategy: str = "expert"
+    seed: int = 0
+    frames_per_episode: int = DEFAULT_FRAMES_PER_EPISODE
+    fps: int = DEFAULT_FPS
+    render_size: int | None = None  # square renders stored as mp4 under videos/, or none
+
+    def __post_init__(self):
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {self.seed}")
+        if self.frames_per_episode < 1:
+            raise ValueError(f"frames_per_episode must be at least 1, got {self.frames_per_episode}")
+        if self.fps < 1:
+            raise ValueError(f"fps must be a positive integer, got {self.fps}")
+        if self.render_size is not None and (self.render_size < 16 or self.render_size % 2):
+            raise ValueError(f"render_size must be an even number of pixels >= 16, got {self.render_size}")
+
+    def describe(self) -> str:
+        render = f", rendered at {self.render_size}px" if self.render_size else ""
+        return (
+            f"Collected in the MuJoCo twin with the {self.strategy} motion strategy (seed {self.seed}), "
+            f"{self.frames_per_episode} frames per episode at {self.fps} fps{render}. Row k holds servo "
+            f"command k and what the face showed 1/{self.fps} s after it was sent."
+        )
+
+
+@dataclass(frozen=True)
+class EpisodeTiming:
+    """When a worker computed an episode (time.monotonic, comparable across processes on one machine)."""
+
+    episode_index: int
+    start: float
+    end: float
+
+
+@dataclass
+class CollectResult:
+    root: Path
+    config: CollectConfig
+    episodes_total: int  # episodes in the dataset now
+    episodes_added: int  # by this run
+    frames_added: int
+    wall_s: float  # the whole run, including starting workers and writing
+    timings: list[EpisodeTiming] = field(default_factory=list)
+
+    @property
+    def samples_per_s(self) -> float:
+        """Steady collection rate: frames over the span from the first episode's start to the last's end.
+
+        Excludes process start-up and twin construction (seconds, once per worker), which would
+        otherwise dominate short benchmark runs.
+        """
+        if not self.timings:
+            return 0.0
+        span = max(t.end for t in self.timings) - min(t.start for t in self.timings)
+        return self.frames_added / span if span > 0 else float("inf")
+
+
+def frame_steps(n_frames: int, fps: float, timestep: float) -> np.ndarray:
+    """Physics steps per frame, so frame k ends at (k + 1)/fps s even when 1/fps is no whole number of steps."""
+    ends = np.rint(np.arange(n_frames + 1) / (fps * timestep)).astype(np.int64)
+    return np.diff(ends)
+
+
+class EpisodeCollector:
+    """One twin and one strategy: episode index -> the episode's frames. One per process."""
+
+    def __init__(self, config: CollectConfig, spec: FaceSpec | None = None, bundle: str | os.PathLike | None = None):
+        from facetwin.sim.twin import FaceTwin
+
+        self.config = config
+        self.twin = FaceTwin(spec, bundle)
+        self.strategy = make_strategy(config.strategy, self.twin.spec, config.seed)
+        self._steps = frame_steps(config.frames_per_episode, config.fps, self.twin.timestep)
+
+    def collect(self, episode_index: int) -> EpisodeFrames:
+        cfg, twin = self.config, self.twin
+        commands = self.strategy.episode(episode_index, cfg.frames_per_episode, cfg.fps)
+        t, n = commands.shape
+        action = np.empty((t, n), np.float32)
+        state = np.empty((t, n), np.float32)
+        expression = np.empty((t, EXPRESSION_DIM), np.float32)
+        landmarks = np.empty((t, N_LANDMARKS, 3), np.float32)
+        renders = np.empty((t, cfg.render_size, cfg.render_size, 3), np.uint8) if cfg.render_size else None
+        twin.reset()
+        twin.settle()  # from a face at rest, as a robot would start an episode
+        for k, (command, steps) in enumerate(zip(commands, self._steps)):
+            action[k] = twin.set_command(command)
+            twin.step(int(steps))
+            state[k] = twin.servo_positions()
+            expr = twin.expression()
+            expression[k] = expr.vector
+            landmarks[k] = expr.landmarks
+            if renders is not None:
+                renders[k] = twin.render(cfg.render_size)
+        return EpisodeFrames(action=action, state=state, expression=expression, landmarks=landmarks, renders=renders)
+
+    def close(self) -> None:
+        self.twin.close()
+
+
+# -- worker processes -------------------------------------------------------------------------------
+_worker: EpisodeCollector | None = None
+
+
+def _init_worker(config: CollectConfig, spec: FaceSpec | None, bundle: str | None) -> None:
+    global _worker
+    _worker = EpisodeCollector(config, spec, bundle)
+
+
+def _collect_in_worker(episode_index: int) -> tuple[EpisodeFrames, EpisodeTiming]:
+    start = time.monotonic()
+    frames = _worker.collect(episode_index)
+    return frames, EpisodeTiming(episode_index, start, time.monotonic())
+
+
+def _episodes_in_order(config: CollectConfig, indices: range, workers: int, spec: FaceSpec | None, bundle: str | None):
+    """Yield (frames, timing) for `indices` in index order, whichever worker made them."""
+    if workers == 1:
+        collector = EpisodeCollector(config, spec, bundle)
+        try:
+            for i in indices:
+                start = time.monotonic()
+                frames = collector.collect(i)
+                yield frames, EpisodeTiming(i, start, time.monotonic())
+        finally:
+            collector.close()
+        return
+    # spawn: each worker builds its own MuJoCo/EGL and LiteRT state instead of inheriting a forked copy.
+    ctx = mp.get_context("spawn")
+    pool = ctx.Pool(workers, initializer=_init_worker, initargs=(config, spec, bundle))
+    try:
+        yield from pool.imap(_collect_in_worker, indices, chunksize=1)  # imap keeps index order
+        pool.close()
+    finally:
+        pool.terminate()
+        pool.join()
+
+
+# -- the collection run ------------------------------------------------------------------------------
+def read_collection_config(root: str | Path) -> CollectConfig | None:
+    """The config a dataset was collected with, or None when it holds no collection record."""
+    path = Path(root) / COLLECTION_PATH
+    if not path.is_file():
+        return None
+    try:
+        return CollectConfig(**json.loads(path.read_text())["config"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise DatasetError(f"{path} is malformed ({exc}); it records how the dataset was collected") from exc
+
+
+def _write_collection_config(root: Path, config: CollectConfig) -> None:
+    path = root / COLLECTION_PATH
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps({"collector": "facetwin.sim.collector", "config": asdict(config)}, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def _check_resumable(root: Path, config: CollectConfig) -> None:
+    recorded = read_collection_config(root)
+    if recorded is not None and recorded != config:
+        diffs = [f"{k}: dataset {v!r}, now {getattr(config, k)!r}" for k, v in asdict(recorded).items() if v != getattr(config, k)]
+        raise DatasetError(f"cannot resume {root} with other collection settings ({'; '.join(diffs)}); resume with the original ones")
+
+
+def collect(
+    root: str | Path,
+    episodes: int,
+    config: CollectConfig = CollectConfig(),
+    *,
+    workers: int = 1,
+    resume: bool = False,
+    spec: FaceSpec | None = None,
+    bundle: str | os.PathLike | None = None,
+    chunk_frames: int | None = None,
+    progress: bool = True,
+) -> CollectResult:
+    """Collect `episodes` episodes into a dataset at `root` (with `resume`, up to that total)."""
+    if episodes < 1:
+        raise ValueError(f"episodes must be at least 1, got {episodes}")
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    from facetwin import landmarker_bundle
+
+    root = Path(root)
+    spec = spec or default_spec()
+    bundle_path = str(landmarker_bundle.resolve(bundle))  # fail here, not in every worker
+    if resume:
+        _check_resumable(root, config)
+    begin = time.monotonic()
+    options = dict(resume=resume, description=config.describe())
+    if chunk_frames is not None:
+        options["chunk_frames"] = chunk_frames
+    if config.render_size:
+        options["render_size"] = (config.render_size, config.render_size)
+    timings: list[EpisodeTiming] = []
+    with DatasetWriter(root, spec, config.fps, **options) as writer:
+        _write_collection_config(root, config)
+        first = writer.next_episode_index
+        indices = range(first, episodes)
+        bar = _progress_bar(len(indices) * config.frames_per_episode, first, episodes, progress)
+        try:
+            for frames, timing in _episodes_in_order(config, indices, min(workers, max(1, len(indices))), spec, bundle_path):
+                writer.add_episode(frames)
+                timings.append(timing)
+                bar.update(len(frames))
+        finally:
+            bar.close()
+        total = writer.next_episode_index
+    return CollectResult(
+        root=root,
+        config=config,
+        episodes_total=total,
+        episodes_added=len(timings),
+        frames_added=len(timings) * config.frames_per_episode,
+        wall_s=time.monotonic() - begin,
+        timings=timings,
+    )
+
+
+def _progress_bar(frames: int, first: int, episodes: int, enabled: bool):
+    from tqdm import tqdm
+
+    desc = f"episodes {first}..{episodes - 1}" if first < episodes else "nothing to collect"
+    return tqdm(total=frames, desc=desc, unit="sample", unit_scale=True, disable=not enabled, smoothing=0.1)

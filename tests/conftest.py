@@ -1,0 +1,36 @@
+"""Test-wide settings: headless EGL rendering and the landmarker bundle from ../shared."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+BUNDLE = SHARED / "models" / "face_landmarker.task"
+FACES = SHARED / "faces"
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+if BUNDLE.is_file():
+    os.environ.setdefault("FACETWIN_FACE_LANDMARKER", str(BUNDLE))
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def faces_dir() -> Path:
+    return FACES
+
+
+@pytest.fixture(scope="session")
+def twin():
+    """One twin for the whole session: building one takes a few tenths of a second."""
+    from facetwin.sim.twin import FaceTwin
+
+    t = FaceTwin()
+    yield t
+    t.close()
