@@ -28,7 +28,8 @@ class Skinning:
         """(478, 3) world positions (m)."""
         rot = data.xmat[self.body_ids].reshape(-1, 3, 3)  # (B, 3, 3)
         trans = data.xpos[self.body_ids] - np.einsum("bij,bj->bi", rot, self.bind_pos)  # (B, 3)
-        # v' = sum_b w_vb (R_b v + t_b), without materialising a (V, B, 3) array.
-        blended_rot = np.einsum("vb,bij->vij", self.weights, rot)  # (V, 3, 3)
-        verts = np.einsum("vij,vj->vi", blended_rot, self.rest) + self.weights @ trans
+        # v' = sum_b w_vb (R_b v + t_b): one (V, 3) x (3, 3B) product, then the weighted sum over bones.
+        stacked = rot.transpose(2, 0, 1).reshape(3, -1)  # [j, 3b + i] = R_b[i, j]
+        per_bone = (self.rest @ stacked).reshape(len(self.rest), -1, 3)  # (V, B, 3)
+        verts = np.einsum("vb,vbi->vi", self.weights, per_bone) + self.weights @ trans
         return np.concatenate([verts, data.site_xpos[self.iris_sites]], axis=0)
