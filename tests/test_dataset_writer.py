@@ -57,7 +57,7 @@ def test_layout_and_info_follow_lerobot_v3(dataset):
     assert sorted(p.relative_to(dataset).as_posix() for p in (dataset / "data").rglob("*.parquet")) == [
         "data/chunk-000/file-000.parquet", "data/chunk-000/file-001.parquet"
     ]
-    for rel in ("meta/stats.json", "meta/tasks.parquet", "meta/episodes/chunk-000/file-000.parquet", "README.md"):
+    for rel in ("meta/stats.json", "meta/tasks.parquet", "meta/episodes/chunk-000/file-001.parquet", "README.md"):
         assert (dataset / rel).is_file(), rel
     assert "LeRobot" in (dataset / "README.md").read_text()
 
@@ -77,7 +77,10 @@ def test_pyarrow_reads_frames_with_lerobot_column_types(dataset):
 
 
 def test_episode_meta_points_at_rows_and_videos(dataset):
-    eps = pq.read_table(dataset / "meta/episodes/chunk-000/file-000.parquet").to_pydict()
+    files = sorted((dataset / "meta/episodes").rglob("*.parquet"))
+    assert [p.name for p in files] == ["file-000.parquet", "file-001.parquet"]  # one per data file
+    eps = pa.concat_tables([pq.read_table(p) for p in files]).to_pydict()
+    assert eps["meta/episodes/file_index"] == eps["data/file_index"]
     assert eps["episode_index"] == [0, 1, 2, 3, 4]
     assert eps["length"] == [10, 11, 12, 13, 14]
     assert eps["dataset_from_index"] == [0, 10, 21, 33, 46]

@@ -21,6 +21,7 @@ from facetwin.dataset.layout import (
     INDEX_FEATURES,
     LANDMARKS,
     STATE,
+    WRITER_LOCK,
     DatasetError,
     DatasetInfo,
     EpisodeRecord,
@@ -260,7 +261,10 @@ def _check_stats(root: Path, recomputed: dict[str, FeatureStats], report: CheckR
         except ValueError:
             bad = ["shape"]
         if bad:
-            report.problems.append(f"meta/stats.json {key!r} {'/'.join(bad)} disagree with the data; stats are stale or the data was edited")
+            report.problems.append(
+                f"meta/stats.json {key!r} {'/'.join(bad)} disagree with the data: the data was edited, or a commit was "
+                "interrupted (DatasetWriter(..., resume=True) repairs that)"
+            )
 
 
 def _check_videos(root: Path, info: DatasetInfo, episodes: list[EpisodeRecord], report: CheckReport) -> None:
@@ -288,8 +292,10 @@ def _check_videos(root: Path, info: DatasetInfo, episodes: list[EpisodeRecord], 
 
 
 def _check_residue(root: Path, episodes: list[EpisodeRecord], report: CheckReport) -> None:
+    if (root / WRITER_LOCK).exists():
+        report.warnings.append(f"{WRITER_LOCK} present: a writer is running or was killed (only committed episodes were checked)")
     referenced = {f"chunk-{c:03d}/file-{f:03d}" for c, f in data_files(episodes)}
-    for top in ("data", "videos"):
+    for top in ("data", "videos", "meta/episodes"):
         for path in sorted((root / top).rglob("*")) if (root / top).is_dir() else ():
             if not path.is_file():
                 continue

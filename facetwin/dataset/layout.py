@@ -3,7 +3,8 @@
     meta/info.json                              schema, fps, totals, path templates (the commit record)
     meta/stats.json                             per-feature min/max/mean/std/count over all frames
     meta/tasks.parquet                          task text (pandas index "task") -> task_index
-    meta/episodes/chunk-000/file-000.parquet    one row per episode: length, row range, file refs, stats
+    meta/episodes/chunk-XXX/file-YYY.parquet    one row per episode of data file XXX/YYY: length, row range,
+                                                file refs, per-episode stats
     data/chunk-XXX/file-YYY.parquet             frames; whole episodes, several per file
     videos/<video_key>/chunk-XXX/file-YYY.mp4   optional renders, one video per data file
     README.md                                   dataset card
@@ -18,6 +19,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from facetwin.expression import EXPRESSION_NAMES, N_LANDMARKS
@@ -27,8 +29,10 @@ CODEBASE_VERSION = "v3.0"
 INFO_PATH = "meta/info.json"
 STATS_PATH = "meta/stats.json"
 TASKS_PATH = "meta/tasks.parquet"
-EPISODES_PATH = "meta/episodes/chunk-000/file-000.parquet"
+EPISODES_DIR = "meta/episodes"
+EPISODES_PATH = "meta/episodes/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
 CARD_PATH = "README.md"
+WRITER_LOCK = ".facetwin-writer.lock"  # held (flock) by the one DatasetWriter of a folder
 DATA_PATH = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
 VIDEO_PATH = "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4"
 DEFAULT_CHUNKS_SIZE = 1000  # files per chunk directory, as in lerobot
@@ -243,18 +247,35 @@ def read_info(root: str | Path) -> DatasetInfo:
     return DatasetInfo.from_json(raw, str(path))
 
 
+def episode_files(root: str | Path) -> list[Path]:
+    return sorted((Path(root) / EPISODES_DIR).glob("chunk-*/file-*.parquet"))
+
+
+def read_episode_table(root: str | Path, info: DatasetInfo, *, with_stats: bool = False) -> pa.Table:
+    """All rows of meta/episodes, cut to the committed episodes (later rows belong to an interrupted commit)."""
+    files = episode_files(root)
+    if info.total_episodes and not files:
+        raise DatasetError(f"{Path(root) / EPISODES_DIR} holds no episode files, yet info.json counts {info.total_episodes} episodes")
+    tables = []
+    for path in files:
+        names = pq.read_schema(path).names
+        tables.append(pq.read_table(path, columns=[n for n in names if with_stats or not n.startswith("stats/")]))
+    if not tables:
+        return pa.table({})
+    try:
+        table = pa.concat_tables(tables)
+    except pa.ArrowInvalid as exc:
+        raise DatasetError(f"{Path(root) / EPISODES_DIR}: episode files disagree on their columns ({exc})") from exc
+    return table.slice(0, info.total_episodes)
+
+
 def read_episodes(root: str | Path, info: DatasetInfo) -> list[EpisodeRecord]:
-    """The committed episodes (rows past info.total_episodes belong to an interrupted commit)."""
-    path = Path(root) / EPISODES_PATH
+    """The committed episodes, in index order."""
     if info.total_episodes == 0:
         return []
-    if not path.is_file():
-        raise DatasetError(f"{path} not found, yet info.json counts {info.total_episodes} episodes")
-    schema = pq.read_schema(path)
-    columns = [n for n in schema.names if not n.startswith("stats/")]
-    table = pq.read_table(path, columns=columns).to_pydict()
+    table = read_episode_table(root, info).to_pydict()
     out = []
-    for i in range(min(len(table["episode_index"]), info.total_episodes)):
+    for i in range(len(table["episode_index"])):
         videos = {
             key: VideoRef(
                 int(table[f"videos/{key}/chunk_index"][i]),
@@ -278,4 +299,3 @@ def read_episodes(root: str | Path, info: DatasetInfo) -> list[EpisodeRecord]:
             )
         )
     return out
-

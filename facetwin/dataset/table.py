@@ -82,9 +82,9 @@ def episodes_table(
         cols[f"videos/{key}/file_index"] = pa.array([r.videos[key].file_index for r in records], pa.int64())
         cols[f"videos/{key}/from_timestamp"] = pa.array([r.videos[key].from_timestamp for r in records], pa.float64())
         cols[f"videos/{key}/to_timestamp"] = pa.array([r.videos[key].to_timestamp for r in records], pa.float64())
-    # meta/episodes is a single file; lerobot expects these references all the same.
-    cols["meta/episodes/chunk_index"] = pa.array([0] * len(records), pa.int64())
-    cols["meta/episodes/file_index"] = pa.array([0] * len(records), pa.int64())
+    # Each data file gets its own meta/episodes file with the same chunk/file numbers.
+    cols["meta/episodes/chunk_index"] = pa.array([r.data_chunk_index for r in records], pa.int64())
+    cols["meta/episodes/file_index"] = pa.array([r.data_file_index for r in records], pa.int64())
     for key in stats[0] if stats else ():
         for stat in STAT_NAMES:
             if stat == "count":

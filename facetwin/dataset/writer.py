@@ -1,11 +1,11 @@
 """DatasetWriter: episodes in, a LeRobot v3.0 folder out, safe against being killed at any moment.
 
 Commit protocol. Whole episodes are buffered until they fill `chunk_frames` frames, then one data
-file is committed: data parquet, video, meta/episodes, tasks, stats.json and finally info.json, each
+file is committed: data parquet, video, its meta/episodes file, tasks, stats.json and finally info.json, each
 written to a temporary sibling, fsynced and renamed. info.json is the commit record: its totals say
-which episodes exist. Anything else found on resume (a data file whose episodes never reached
-info.json, a temporary file, trailing meta rows) is the residue of an interrupted commit and is
-removed, so the run continues exactly after the last committed episode. A producer that seeds each
+which episodes exist. Anything else found on resume (a data, video or meta/episodes file whose
+episodes never reached info.json, a temporary file, stats counting them) is the residue of an
+interrupted commit and is removed or rewritten, so the run continues exactly after the last committed episode. A producer that seeds each
 episode from its index (`writer.next_episode_index`) therefore rebuilds the very rows an
 uninterrupted run would have written, in the same files.
 """
@@ -20,7 +20,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from facetwin import __version__
 from facetwin.dataset import atomic
@@ -30,6 +29,7 @@ from facetwin.dataset.layout import (
     CARD_PATH,
     DEFAULT_CHUNKS_SIZE,
     DEFAULT_TASK,
+    EPISODES_DIR,
     EPISODES_PATH,
     EXPRESSION,
     INDEX_FEATURES,
@@ -40,6 +40,7 @@ from facetwin.dataset.layout import (
     STATS_PATH,
     TASKS_PATH,
     VIDEO_PATH,
+    WRITER_LOCK,
     DatasetError,
     DatasetInfo,
     EpisodeRecord,
@@ -47,6 +48,7 @@ from facetwin.dataset.layout import (
     VideoRef,
     build_features,
     data_file_path,
+    read_episode_table,
     read_episodes,
     read_info,
     video_file_path,
@@ -58,7 +60,6 @@ from facetwin.dataset.video import Mp4Writer
 from facetwin.expression import EXPRESSION_DIM, N_LANDMARKS, Expression
 from facetwin.spec import FaceSpec, default_spec
 
-LOCK_NAME = ".facetwin-writer.lock"
 DEFAULT_CHUNK_FRAMES = 1000  # ~6 MB per data file with landmarks; also the most work a crash can cost
 
 
@@ -138,7 +139,7 @@ class DatasetWriter:
                     )
                 self.info = self._recover(fresh)
             else:
-                leftovers = [p for p in self.root.iterdir() if p.name != LOCK_NAME]
+                leftovers = [p for p in self.root.iterdir() if p.name != WRITER_LOCK]
                 if leftovers and not resume:
                     raise DatasetError(f"{self.root} is not empty and holds no dataset; pick an empty or new directory")
                 self._remove_uncommitted(set())  # residue of a run killed before its first commit
@@ -265,7 +266,11 @@ class DatasetWriter:
             total_frames=records[-1].dataset_to_index,
             total_tasks=len(self._tasks),
         )
-        self._write_meta(info, records, stats, self._tasks)
+        atomic.write_parquet(
+            self.root / EPISODES_PATH.format(chunk_index=chunk, file_index=file),
+            episodes_table([p.record for p in pending], [p.stats for p in pending], info.video_keys),
+        )
+        self._write_meta(info, stats, self._tasks)
         self._records, self._stats, self.info = records, stats, info
         self._pending, self._pending_frames = [], 0
 
@@ -363,8 +368,7 @@ class DatasetWriter:
     def _aggregate(self, stats: list[dict[str, FeatureStats]]) -> dict[str, FeatureStats]:
         return {k: aggregate([s[k] for s in stats]) for k in stats[0]} if stats else {}
 
-    def _write_meta(self, info: DatasetInfo, records, stats, tasks) -> None:
-        atomic.write_parquet(self.root / EPISODES_PATH, episodes_table(records, stats, info.video_keys))
+    def _write_meta(self, info: DatasetInfo, stats, tasks) -> None:
         atomic.write_parquet(self.root / TASKS_PATH, tasks_table(list(tasks)))
         atomic.write_json(self.root / STATS_PATH, {k: s.to_json() for k, s in self._aggregate(stats).items()})
         raw = info.to_json()
@@ -387,13 +391,16 @@ class DatasetWriter:
         if {k: f.to_json() for k, f in info.features.items()} != {k: f.to_json() for k, f in fresh.features.items()}:
             mismatch.append("features differ (landmarks / render_size / extra_features must match the original run)")
         if mismatch:
-            raise DatasetError(f"cannot resume {self.root}: " + "; ".join(mismatch))
+            raise DatasetError(
+                f"cannot resume {self.root}: " + "; ".join(mismatch) + ". Resume with the original settings and face spec, "
+                "or record into a new directory"
+            )
         records = read_episodes(self.root, info)
         if len(records) != info.total_episodes:
-            raise DatasetError(f"{self.root / EPISODES_PATH} lists {len(records)} episodes, info.json {info.total_episodes}")
+            raise DatasetError(f"{self.root / EPISODES_DIR} lists {len(records)} episodes, info.json {info.total_episodes}")
         stats = []
         if records:
-            table = pq.read_table(self.root / EPISODES_PATH).slice(0, len(records))
+            table = read_episode_table(self.root, info, with_stats=True)
             keys = sorted({n.split("/")[1] for n in table.column_names if n.startswith("stats/")}, key=list(info.features).index)
             stats = episode_stats_from_table(table, keys)
         tasks = read_tasks(self.root)[: info.total_tasks] if (self.root / TASKS_PATH).exists() else []
@@ -401,21 +408,21 @@ class DatasetWriter:
             raise DatasetError(f"{self.root / TASKS_PATH} lists {len(tasks)} tasks, info.json {info.total_tasks}")
         self._records, self._stats, self._tasks = records, stats, tasks
         self._remove_uncommitted({r.data_file for r in records})
-        if records:  # rewrite meta so residue of an interrupted commit (extra rows) is gone
-            self._write_meta(info, records, stats, tasks)
+        if records:  # stats/tasks may already count episodes of the interrupted commit
+            self._write_meta(info, stats, tasks)
         return info
 
     def _remove_uncommitted(self, committed: set[tuple[int, int]]) -> None:
         atomic.remove_temporaries(self.root)
         pattern = re.compile(r"chunk-(\d+)/file-(\d+)\.(parquet|mp4)$")
-        for top in ("data", "videos"):
+        for top in ("data", "videos", EPISODES_DIR):
             for p in sorted((self.root / top).rglob("file-*")) if (self.root / top).is_dir() else ():
                 m = pattern.search(p.as_posix())
                 if m and (int(m[1]), int(m[2])) not in committed:
                     p.unlink()
 
     def _lock(self) -> int:
-        fd = os.open(self.root / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.root / WRITER_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -425,7 +432,7 @@ class DatasetWriter:
 
     def _unlock(self) -> None:
         if self._lock_fd is not None:
-            (self.root / LOCK_NAME).unlink(missing_ok=True)
+            (self.root / WRITER_LOCK).unlink(missing_ok=True)
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             os.close(self._lock_fd)
             self._lock_fd = None
