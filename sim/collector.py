@@ -151,6 +151,8 @@ def _collect_in_worker(episode_index: int) -> tuple[EpisodeFrames, EpisodeTiming
 
 def _episodes_in_order(config: CollectConfig, indices: range, workers: int, spec: FaceSpec | None, bundle: str | None):
     """Yield (frames, timing) for `indices` in index order, whichever worker made them."""
+    if not indices:
+        return
     if workers == 1:
         collector = EpisodeCollector(config, spec, bundle)
         try:

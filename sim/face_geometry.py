@@ -42,6 +42,8 @@ TIE_STIFFNESS = 300.0  # N/m, corner-to-jaw band
 SKIN_NODE_MASS = 0.02  # kg, the skin patch a point carries
 UPPER_LID_OPEN_DEG = 9.0
 LOWER_LID_OPEN_DEG = 3.0
+FOREHEAD_FROM, FOREHEAD_SCALE = 5.2, 0.55  # canonical cm above which the forehead is compressed
+CHIN_FROM, CHIN_SCALE = -6.0, 0.8
 LIP_CLOSE_CM = 0.45  # of the canonical 0.55 cm gap between the inner lips
 
 LOWER_LIP = set(topo.LIPS_OUTER_LOWER) | set(topo.LIPS_INNER_LOWER)
@@ -134,6 +136,21 @@ def _sculpt_eyes(v: np.ndarray, centers: dict) -> np.ndarray:
     return v
 
 
+def _sculpt_proportions(v: np.ndarray) -> np.ndarray:
+    """A lower forehead and a shorter chin than the canonical mesh.
+
+    MediaPipe's landmark model, shown the canonical proportions, puts the top of the face ~1.4 cm
+    below the mesh's and the chin ~0.5 cm above it; its blendshape model was trained on such outputs.
+    Moulding the skin to those proportions lets the fast path and the pixel path read one face.
+    """
+    v = v.copy()
+    y = v[:, 1] / SCALE
+    v[:, 1] = np.where(y > FOREHEAD_FROM, FOREHEAD_FROM + (y - FOREHEAD_FROM) * FOREHEAD_SCALE, y) * SCALE
+    y = v[:, 1] / SCALE
+    v[:, 1] = np.where(y < CHIN_FROM, CHIN_FROM + (y - CHIN_FROM) * CHIN_SCALE, y) * SCALE
+    return v
+
+
 def _sculpt_lips(v: np.ndarray) -> np.ndarray:
     """Close the canonical face's parted lips: the robot's neutral mouth is shut, lips just touching."""
     v = v.copy()
@@ -171,7 +188,7 @@ def _node_specs(spec: FaceSpec):
 
 
 def build_geometry(spec: FaceSpec, mesh: CanonicalMesh) -> FaceGeometry:
-    v = mesh.vertices.astype(np.float64) * SCALE
+    v = _sculpt_proportions(mesh.vertices.astype(np.float64) * SCALE)
     eye_centers = {
         "right": _eye_center(v, topo.RIGHT_EYE_UPPER, topo.RIGHT_EYE_LOWER),
         "left": _eye_center(v, topo.LEFT_EYE_UPPER, topo.LEFT_EYE_LOWER),

@@ -97,16 +97,11 @@ def build_mjcf(spec: FaceSpec, geo: FaceGeometry) -> str:
 
     # --- jaw ------------------------------------------------------------------------------
     jaw_joints = "".join(servo_joint(s.name, JAW_PIVOT, s.axis) for s in by_mechanism("jaw"))
-    teeth_y = -4.05 * SCALE
     body_children["head"].append(
-        f'<geom name="upper_teeth" type="box" size="{1.5 * SCALE} {0.32 * SCALE} {0.5 * SCALE}" '
-        f'pos="0 {teeth_y:.6g} {4.55 * SCALE:.6g}" material="teeth"/>'
         f'<geom name="mouth_cavity_upper" type="ellipsoid" size="{2.4 * SCALE} {0.9 * SCALE} {1.2 * SCALE}" '
         f'pos="0 {-3.9 * SCALE:.6g} {3.6 * SCALE:.6g}" material="mouth"/>'
     )
     body_children["jaw"].append(
-        f'<geom name="lower_teeth" type="box" size="{1.4 * SCALE} {0.3 * SCALE} {0.5 * SCALE}" '
-        f'pos="0 {-4.75 * SCALE:.6g} {4.45 * SCALE:.6g}" material="teeth"/>'
         f'<geom name="mouth_cavity_lower" type="ellipsoid" size="{2.4 * SCALE} {1.2 * SCALE} {1.2 * SCALE}" '
         f'pos="0 {-5.0 * SCALE:.6g} {3.5 * SCALE:.6g}" material="mouth"/>'
     )
@@ -200,7 +195,6 @@ def build_mjcf(spec: FaceSpec, geo: FaceGeometry) -> str:
     <material name="sclera" rgba="0.93 0.91 0.88 1" specular="0.3" shininess="0.6"/>
     <material name="iris" rgba="0.30 0.19 0.11 1" specular="0.3"/>
     <material name="pupil" rgba="0.02 0.02 0.02 1" specular="0.5"/>
-    <material name="teeth" rgba="0.92 0.90 0.84 1"/>
     <material name="mouth" rgba="0.28 0.07 0.07 1"/>
     <material name="backdrop" rgba="0.62 0.66 0.70 1"/>
   </asset>

@@ -40,6 +40,8 @@ FACE_OVAL = (
     10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152,
     148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109,
 )  # fmt: skip
+HAIRLINE = (162, 21, 54, 103, 67, 109, 10, 338, 297, 332, 284, 251, 389)
+HAIRLINE_DEPTH = 0.12  # fraction of the way from the face's top edge to the nose bridge
 NOSTRILS = (((98, 240, 64, 48), (327, 460, 294, 278)))
 
 
@@ -60,6 +62,13 @@ def default_texture(uvs: np.ndarray, size: int = 1024) -> SkinTexture:
     shade = np.clip(dist / (0.12 * size), 0, 1)[..., None]
     img = (img * (0.78 + 0.22 * shade)).astype(np.uint8)
 
+    # A hairline along the top of the face: without it the forehead runs on into the skull and the
+    # landmark model puts the face's top edge (landmarks 10, 109, 338) well below the skin's own.
+    top = px(HAIRLINE).astype(np.float64)
+    centre = uvs[168] * size
+    inner = top + (centre - top) * HAIRLINE_DEPTH
+    cv2.fillPoly(img, [np.round(np.vstack([top, inner[::-1]])).astype(np.int32)], (62, 42, 30), lineType=cv2.LINE_AA)
+
     cheek = np.zeros_like(img)
     for lm in (50, 280):
         c = tuple(int(v) for v in np.round(uvs[lm] * size))
@@ -72,7 +81,8 @@ def default_texture(uvs: np.ndarray, size: int = 1024) -> SkinTexture:
     for brow in (RIGHT_BROW, LEFT_BROW):
         cv2.fillPoly(img, [px(brow)], (70, 48, 35), lineType=cv2.LINE_AA)
     for upper, lower in ((topo.RIGHT_EYE_UPPER, topo.RIGHT_EYE_LOWER), (topo.LEFT_EYE_UPPER, topo.LEFT_EYE_LOWER)):
-        cv2.polylines(img, [px(upper)], False, (50, 32, 28), max(2, size // 150), cv2.LINE_AA)
+        # A thick lash line: it frames the open eye and is what a closed eye shows.
+        cv2.polylines(img, [px(upper)], False, (40, 26, 22), max(3, size // 70), cv2.LINE_AA)
         cv2.polylines(img, [px(lower)], False, (120, 80, 70), max(1, size // 300), cv2.LINE_AA)
     for ring in NOSTRILS:
         cv2.fillPoly(img, [px(ring)], (95, 55, 50), lineType=cv2.LINE_AA)

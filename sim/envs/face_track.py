@@ -23,8 +23,9 @@ class FaceTrackEnv(FaceEnv):
     `trajectory_source`:
 
     - ``"expert"`` (default): an expert episode (`facetwin.motion.ExpertStrategy`: keyframes of motion
-      primitives joined by minimum-jerk moves) played on the twin at `fps` and read back per frame, so
-      the trajectory is reachable;
+      primitives joined by minimum-jerk moves) played on the twin at `fps` from the neutral face and
+      read back per frame, so the trajectory is reachable: replaying its commands
+      (``env.unwrapped.trajectory.commands[t]`` at step t) tracks it with zero error;
     - ``"video:PATH"``: a video file or every video in a folder, perceived per frame with MediaPipe
       (tracked, One-Euro smoothed) once and cached on disk; each episode plays one video from its first
       frame, on the video's own clock. Frames without a face take the nearest found frame's expression.

@@ -35,6 +35,7 @@ class Trajectory:
     label: str
     images: np.ndarray | None = None  # (T, h, w, 3) face crops (videos)
     physics_states: list[np.ndarray] | None = None  # the twin as each target frame (expert), when kept
+    commands: np.ndarray | None = None  # (T - 1, n_servos): command t carries frame t to t + 1 (expert)
 
     def __len__(self) -> int:
         return len(self.expressions)
@@ -57,18 +58,21 @@ class ExpertTrajectories:
         self.n_frames, self.fps = n_frames, float(fps)
 
     def sample(self, rng: np.random.Generator, twin: FaceTwin, keep_states: bool) -> Trajectory:
+        # Frame 0 is the neutral face the env starts from; frame t + 1 is the face one frame period
+        # after command t, so replaying `commands` from a reset twin reproduces the frames exactly.
         episode = int(rng.integers(2**31))
-        commands = self.expert.episode(episode, self.n_frames, self.fps)
+        commands = self.expert.episode(episode, self.n_frames - 1, self.fps)
         skip = frame_skip(self.fps, twin.timestep)
         twin.reset()
-        exprs, states = [], []
+        exprs, states = [twin.expression().vector], [physics_state(twin)] if keep_states else []
         for command in commands:
             twin.set_command(command)
             twin.step(skip)
             exprs.append(twin.expression().vector)
             if keep_states:
                 states.append(physics_state(twin))
-        return Trajectory(np.stack(exprs), self.fps, f"expert episode {episode}", physics_states=states or None)
+        return Trajectory(np.stack(exprs), self.fps, f"expert episode {episode}", physics_states=states or None,
+                          commands=commands)
 
 
 class VideoTrajectories:

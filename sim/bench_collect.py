@@ -1,0 +1,86 @@
+"""`facetwin bench collect`: collection throughput (fast path, 1 and 2 workers, and with renders).
+
+Each measurement is a real `collect()` run into a temporary dataset, timed from the first episode's
+start to the last one's end (worker start-up excluded, dataset writing included). A per-frame
+profile of one process says where the time goes when a target is missed.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from facetwin.sim.collector import CollectConfig, EpisodeCollector, collect, frame_steps
+
+TARGET_SAMPLES_PER_S_2_WORKERS = 500  # issue 3: fast path, 2 workers, on the 2-core CI machine
+
+
+def _throughput(episodes: int, config: CollectConfig, workers: int) -> dict:
+    with tempfile.TemporaryDirectory(prefix="facetwin-bench-collect-") as tmp:
+        result = collect(Path(tmp) / "ds", episodes, config, workers=workers, progress=False)
+    return {"samples": result.frames_added, "samples_per_s": result.samples_per_s, "wall_s": result.wall_s}
+
+
+def profile(frames: int = 150, fps: int = 30, render_size: int | None = 256) -> dict[str, float]:
+    """Milliseconds per frame of each stage of collecting one expert episode in this process."""
+    collector = EpisodeCollector(CollectConfig(frames_per_episode=frames, fps=fps))
+    twin = collector.twin
+    commands = collector.strategy.episode(0, frames, fps)
+    steps = frame_steps(frames, fps, twin.timestep)
+    clock = dict.fromkeys(("command", "physics", "servo_readout", "landmarks", "blendshapes", "head_pose"), 0.0)
+    if render_size:
+        twin.render(render_size)  # the first render builds the GL context
+        clock["render"] = 0.0
+    twin.reset()
+    for command, n in zip(commands, steps):
+        t0 = time.perf_counter()
+        twin.set_command(command)
+        t1 = time.perf_counter()
+        twin.step(int(n))
+        t2 = time.perf_counter()
+        twin.servo_positions()
+        t3 = time.perf_counter()
+        lm = twin.landmarks_px()
+        t4 = time.perf_counter()
+        twin.blendshapes(lm)
+        t5 = time.perf_counter()
+        twin.head_pose()
+        t6 = time.perf_counter()
+        for key, dt in zip(clock, np.diff([t0, t1, t2, t3, t4, t5, t6])):
+            clock[key] += dt
+        if render_size:
+            twin.render(render_size)
+            clock["render"] += time.perf_counter() - t6
+    collector.close()
+    return {k: 1000.0 * v / frames for k, v in clock.items()}
+
+
+def run(quick: bool = False) -> dict:
+    frames = 60 if quick else 150
+    fast = CollectConfig(frames_per_episode=frames)
+    one = _throughput(2 if quick else 6, fast, workers=1)
+    two = _throughput(4 if quick else 12, fast, workers=2)
+    rendered = _throughput(1, CollectConfig(frames_per_episode=10 if quick else 30, render_size=256), workers=1)
+    breakdown = profile(frames=frames)
+    fast_ms = sum(v for k, v in breakdown.items() if k != "render")
+    return {
+        "samples_per_s_1_worker": one["samples_per_s"],
+        "samples_per_s_2_workers": two["samples_per_s"],
+        "samples_per_s_render_256_1_worker": rendered["samples_per_s"],
+        "ratio_2_over_1_workers": two["samples_per_s"] / one["samples_per_s"],
+        "ratio_render_over_fast": rendered["samples_per_s"] / one["samples_per_s"],
+        "samples": {"1_worker": one["samples"], "2_workers": two["samples"], "render": rendered["samples"]},
+        "profile_ms_per_frame": breakdown,
+        "profile_fast_path_ms_per_frame": fast_ms,
+        "target_samples_per_s_2_workers": TARGET_SAMPLES_PER_S_2_WORKERS,
+        "meets_target": two["samples_per_s"] >= TARGET_SAMPLES_PER_S_2_WORKERS,
+    }
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(run(quick=True), indent=2))
