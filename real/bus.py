@@ -5,13 +5,21 @@ face needs on the wire (ping, read, write, sync write of the 7-byte goal block, 
 positions with per-packet timeouts) and it is what the servos are tested against, so a second protocol
 stack here would only be a second place for wire bugs. Two things are adapted, not rewritten: the SDK's
 fixed 50 ms latency allowance becomes `timeout_ms`, and its receive loop sleeps on the port instead of
-spinning (`_Port`). What the SDK lacks is added on top: retries on timeouts and bad checksums, the
-status ERR byte raised as `ServoStatusError`, and torque released when the bus closes.
+spinning (`_Port`); sync-read replies are parsed with `protocol.PacketParser` so a lost reply and a
+corrupted one get different errors. What the SDK lacks is added on top: retries on timeouts and bad
+checksums, the status ERR byte raised as `ServoStatusError`, and torque released when the bus closes.
+
+Status packets carry no request identity, so a reply that misses its timeout could pass for the answer
+to the next request; after any failed transfer the bus waits `timeout_ms` more and discards what came
+(`_drain`). Keep `timeout_ms` above the adapter's worst latency (FTDI adapters default to a 16 ms latency
+timer; 1 ms via /sys/bus/usb-serial/devices/ttyUSB*/latency_timer makes 20 ms ample).
 """
 
 from __future__ import annotations
 
 import select
+import time
+import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,7 +29,7 @@ import serial
 
 from facetwin.real import control_table as ct
 from facetwin.real.control_table import STOP_BITS, StatusError
-from facetwin.real.protocol import BusTimeoutError, ChecksumError, ProtocolError, ServoStatusError
+from facetwin.real.protocol import BusTimeoutError, ChecksumError, PacketParser, ProtocolError, ServoStatusError
 
 
 class _Port(sdk.PortHandler):
@@ -99,6 +107,8 @@ class ServoBus:
         try:
             if self.release_torque_on_close:
                 self.release_all()
+        except (ProtocolError, OSError) as exc:
+            warnings.warn(f"could not release torque on {self.port} while closing: {exc}; cut servo power", stacklevel=2)
         finally:
             self._port.closePort()
 
@@ -107,6 +117,24 @@ class ServoBus:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    @contextmanager
+    def _port_errors(self) -> Iterator[None]:
+        """An adapter unplugged mid-transfer surfaces as a ProtocolError naming the port, not a bare OSError."""
+        try:
+            yield
+        except (serial.SerialException, OSError) as exc:
+            raise ProtocolError(f"serial port {self.port} failed: {exc}; is the adapter still connected?") from exc
+
+    def _drain(self) -> None:
+        """After a failed transfer: let any late reply land, then discard it.
+
+        Status packets carry no request identity, so a reply that misses its timeout would otherwise be
+        read as the answer to the next request of the same shape (a model number returned as a position).
+        """
+        time.sleep(self._port.timeout_ms / 1000.0)
+        with self._port_errors():
+            self._port.clearPort()
 
     # -- single-servo transfers -----------------------------------------------------------------
     def _transfer(self, servo_id: int, what: str, call, *, check_status: bool, retries: int | None = None):
@@ -118,19 +146,26 @@ class ServoBus:
         for attempt in range(attempts):
             if attempt:
                 self.retry_count += 1
+                self._drain()
             self._port.is_using = False  # a failed transfer may leave the SDK's busy flag set
-            payload, result, error = call()
+            with self._port_errors():
+                try:
+                    payload, result, error = call()
+                except IndexError:
+                    # a late reply to an earlier attempt, taken by the SDK as this one's, was too short
+                    payload, result, error = None, sdk.COMM_RX_CORRUPT, 0
             if result == sdk.COMM_SUCCESS:
                 self._note_status(servo_id, error, check_status)
                 self._known_ids.add(servo_id)
                 return payload
             if result not in (sdk.COMM_RX_TIMEOUT, sdk.COMM_RX_CORRUPT, sdk.COMM_PORT_BUSY):
                 raise ProtocolError(f"{what} servo {servo_id} on {self.port}: {self._packets.getTxRxResult(result)}")
+        self._drain()  # so the next request does not take this one's late reply for its own
         if result == sdk.COMM_RX_CORRUPT:
             raise ChecksumError(f"{what} servo {servo_id}: corrupt replies after {attempts} attempts (noise, wiring, baud rate?)", servo_id)
         raise BusTimeoutError(
             f"{what} servo {servo_id}: no reply after {attempts} attempts; is it plugged in, powered, and set to ID {servo_id} "
-            f"at {self.baudrate} baud?",
+            f"at {self.baudrate} baud? (or it answers slower than timeout_ms={self._port.timeout_ms:g})",
             (servo_id,),
         )
 
@@ -143,14 +178,10 @@ class ServoBus:
     def ping(self, servo_id: int, *, retries: int | None = None) -> int:
         """The servo's model number; raises BusTimeoutError when nothing answers."""
 
-        def call():
-            model, result, error = self._packets.ping(servo_id)
-            return model, result, error
-
-        return self._transfer(servo_id, "ping", call, check_status=False, retries=retries)
+        return self._transfer(servo_id, "ping", lambda: self._packets.ping(servo_id), check_status=False, retries=retries)
 
     def scan(self, ids: Iterable[int] = range(0, ct.MAX_SERVO_ID + 1), *, retries: int = 1) -> list[ServoInfo]:
-        """Ping each ID; the answering ones with their model numbers. Absent IDs cost one timeout each."""
+        """Ping each ID; the answering ones with their model numbers. An absent ID costs 2 x (1 + retries) timeouts."""
         found = []
         for sid in ids:
             try:
@@ -162,6 +193,8 @@ class ServoBus:
     def read(self, servo_id: int, register: ct.Register, *, check_status: bool = True) -> int:
         def call():
             data, result, error = self._packets.readTxRx(servo_id, register.address, register.size)
+            if result == sdk.COMM_SUCCESS and len(data) != register.size:  # a stale reply to another request
+                result = sdk.COMM_RX_CORRUPT
             return data, result, error
 
         data = self._transfer(servo_id, f"read {register.name} from", call, check_status=check_status)
@@ -188,7 +221,8 @@ class ServoBus:
             if len(data) != size or not group.addParam(int(sid), list(data)):
                 raise ValueError(f"sync write to servo {sid}: expected {size} bytes, got {len(data)}")
         self._port.is_using = False
-        result = group.txPacket()
+        with self._port_errors():
+            result = group.txPacket()
         if result != sdk.COMM_SUCCESS:
             raise ProtocolError(f"sync write on {self.port}: {self._packets.getTxRxResult(result)}")
 
@@ -200,42 +234,56 @@ class ServoBus:
         self.sync_write(ct.GOAL_BLOCK_ADDRESS, ct.GOAL_BLOCK_SIZE, payloads)
 
     def sync_read(self, register: ct.Register, ids: Iterable[int], *, check_status: bool = True) -> dict[int, int]:
-        """One register from many servos (SYNC READ), retrying the IDs whose replies were lost or corrupt."""
+        """One register from many servos (SYNC READ), retrying the IDs whose replies were lost or corrupt.
+
+        The SDK sends the request and gathers the reply bytes; they are parsed here because the SDK's
+        GroupSyncRead cannot tell a lost reply from a corrupted one, and the error should say which.
+        """
         if not self.is_open:
             raise ProtocolError(f"bus {self.port} is not open")
         wanted = list(dict.fromkeys(int(i) for i in ids))
         values: dict[int, int] = {}
         faults: dict[int, StatusError] = {}
+        corrupt: set[int] = set()
         missing = wanted
         for attempt in range(1 + self.retries):
             if attempt:
                 self.retry_count += 1
-            group = sdk.GroupSyncRead(self._packets, register.address, register.size)
-            for sid in missing:
-                group.addParam(sid)
+                self._drain()
             self._port.is_using = False
-            group.txRxPacket()
-            for sid in missing:
-                ok, error = group.isAvailable(sid, register.address, register.size)
-                if not ok:
+            with self._port_errors():
+                result = self._packets.syncReadTx(register.address, register.size, missing, len(missing))
+                if result != sdk.COMM_SUCCESS:
+                    raise ProtocolError(f"sync read on {self.port}: {self._packets.getTxRxResult(result)}")
+                _, raw = self._packets.syncReadRx(register.size, len(missing))
+            parser = PacketParser()
+            for packet in parser.feed(bytes(raw)):
+                sid = packet.servo_id
+                if sid not in missing or sid in values or len(packet.params) != register.size:
                     continue
-                raw = bytes(group.data_dict[sid][1 : 1 + register.size])
-                values[sid] = ct.decode_value(register, raw)
-                bits = StatusError(error & 0x7F)
+                values[sid] = ct.decode_value(register, packet.params)
+                bits = StatusError(packet.code & 0x7F)
                 self.last_status[sid] = bits
                 self._known_ids.add(sid)
                 if bits & STOP_BITS:
                     faults[sid] = bits
             missing = [sid for sid in missing if sid not in values]
+            corrupt = set(parser.corrupt_ids) & set(missing)
             if not missing:
                 break
+        if missing:
+            self._drain()
         if check_status and faults:
             first = min(faults)
             raise ServoStatusError(first, faults[first], faults)
+        if corrupt and set(missing) == corrupt:
+            raise ChecksumError(
+                f"sync read of {register.name}: corrupt replies from servo(s) {', '.join(map(str, sorted(corrupt)))} after "
+                f"{1 + self.retries} attempts (noise, wiring, baud rate?)", min(corrupt))
         if missing:
             raise BusTimeoutError(
-                f"sync read of {register.name}: no valid reply from servo(s) {', '.join(map(str, missing))} after "
-                f"{1 + self.retries} attempts (unplugged, unpowered, or corrupted replies)",
+                f"sync read of {register.name}: no reply from servo(s) {', '.join(map(str, missing))} after "
+                f"{1 + self.retries} attempts; are they plugged in, powered and on these IDs?",
                 tuple(missing),
             )
         return {sid: values[sid] for sid in wanted}
@@ -259,7 +307,8 @@ class ServoBus:
         if not self.is_open:
             return
         self._port.is_using = False
-        self._packets.write1ByteTxOnly(ct.BROADCAST_ID, ct.TORQUE_ENABLE.address, 0)
+        with self._port_errors():
+            self._packets.write1ByteTxOnly(ct.BROADCAST_ID, ct.TORQUE_ENABLE.address, 0)
         for sid in sorted(self._known_ids):
             try:
                 self.write(sid, ct.TORQUE_ENABLE, 0, check_status=False)

@@ -274,7 +274,9 @@ class ServoEmulator:
     def commands(self) -> np.ndarray:
         """Present positions as normalised commands in the spec's order (what the twin hook receives)."""
         pos = self.positions()
-        return self.calibration.to_commands(np.array([pos.get(i, n) for i, n in zip(self.calibration.ids, self.calibration.neutral_ticks)]))
+        # a calibrated servo this bus does not emulate reads as sitting at neutral
+        ticks = [pos.get(sid, neutral) for sid, neutral in zip(self.calibration.ids, self.calibration.neutral_ticks)]
+        return self.calibration.to_commands(np.array(ticks))
 
     # -- internals ------------------------------------------------------------------------------
     def _start_notifier(self) -> None:

@@ -98,12 +98,14 @@ class PacketParser:
     """Incremental parser for a byte stream: feed bytes, get whole packets.
 
     Like a servo's firmware it resynchronises on the FF FF header and silently drops a packet whose
-    checksum is wrong (a servo never answers a corrupted instruction); `dropped` counts them.
+    checksum is wrong (a servo never answers a corrupted instruction); `dropped` counts them and
+    `corrupt_ids` keeps the ID bytes of the checksum failures (a hint for the error message only).
     """
 
     def __init__(self) -> None:
         self._buf = bytearray()
         self.dropped = 0
+        self.corrupt_ids: list[int] = []
 
     def feed(self, data: bytes) -> list[Packet]:
         self._buf.extend(data)
@@ -134,4 +136,5 @@ class PacketParser:
                 del self._buf[:total]
             except ProtocolError:
                 self.dropped += 1
+                self.corrupt_ids.append(raw[2])
                 del self._buf[:2]

@@ -17,9 +17,10 @@ import time
 
 import numpy as np
 
+from facetwin.motion.constraints import limit_coupling
 from facetwin.real.bus import ServoBus
 from facetwin.real.calibration import Calibration
-from facetwin.real.protocol import BusTimeoutError, ServoStatusError
+from facetwin.real.protocol import BusTimeoutError, ChecksumError, ProtocolError, ServoStatusError
 from facetwin.real.safety import SafetyConfig, SafetyStop, SlewLimiter, Watchdog, emergency_stop
 
 
@@ -47,6 +48,7 @@ class FaceRobot:
         self.fault: SafetyStop | None = None
         self.last_ticks = self.calibration.neutral_ticks
         self.last_measured = np.zeros(len(self.ids))
+        self.last_measured_ticks = self.calibration.neutral_ticks
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -62,17 +64,20 @@ class FaceRobot:
                 self.state = "active"
                 return self
             self.bus.open()
-            missing = []
-            for name, sid in zip(self.calibration.names, self.ids):
-                try:
-                    self.bus.ping(sid)
-                except BusTimeoutError:
-                    missing.append(f"{name} (ID {sid})")
-            if missing:
+            try:
+                missing = []
+                for name, sid in zip(self.calibration.names, self.ids):
+                    try:
+                        self.bus.ping(sid)
+                    except (BusTimeoutError, ChecksumError):
+                        missing.append(f"{name} (ID {sid})")
+                if missing:
+                    raise BusTimeoutError(f"servo(s) not answering on {self.bus.port}: {', '.join(missing)}; check cables "
+                                          f"and IDs (`facetwin real scan --port {self.bus.port}`)")
+                self._engage()
+            except BaseException:
                 self.bus.close()
-                raise BusTimeoutError(f"servo(s) not answering on {self.bus.port}: {', '.join(missing)}; check cables and IDs "
-                                      f"(`facetwin real scan --port {self.bus.port}`)")
-            self._engage()
+                raise
         if self._thread is None:
             self._stop.clear()
             self._thread = threading.Thread(target=self._watch, name="face-robot-watchdog", daemon=True)
@@ -113,7 +118,10 @@ class FaceRobot:
         with self._lock:
             self._check_usable()
             if self.state == "released":
-                self._engage()
+                try:
+                    self._engage()
+                except (ServoStatusError, BusTimeoutError) as exc:
+                    raise self._stop_for(exc) from exc
             self.state = "active"
             self._returned_at = self._slew_done_at = None
             self.watchdog.feed()
@@ -127,16 +135,14 @@ class FaceRobot:
             self._check_usable()
             return self._measure()
 
-    def move_to(self, command, *, timeout_s: float = 5.0, tolerance: float = 0.02) -> np.ndarray:
-        """Glide to `command` at the control rate until the servos get there (or `timeout_s`)."""
-        target = self.spec.check_command(command, clip=True)
+    def move_to(self, command, *, timeout_s: float = 5.0, tolerance_ticks: int = 2) -> np.ndarray:
+        """Glide to `command` at the control rate until every servo is within `tolerance_ticks` of it (or `timeout_s`)."""
+        target = limit_coupling(self.spec.check_command(command, clip=True), self.spec)  # what the ticks will aim at
         period = 1.0 / self.safety.control_hz
         deadline = time.monotonic() + timeout_s
         measured = self.send(target)
         while time.monotonic() < deadline:
-            reach = self.calibration.reach()
-            goal = np.clip(target, reach[:, 0], reach[:, 1])
-            if self.slew.reached(target) and np.all(np.abs(measured - goal) <= tolerance):
+            if self.slew.reached(target) and np.all(np.abs(self.last_measured_ticks - self.last_ticks) <= tolerance_ticks):
                 break
             time.sleep(period)
             measured = self.send(target)
@@ -170,24 +176,26 @@ class FaceRobot:
             raise RuntimeError("robot not connected; call connect() or use it as a context manager")
 
     def _tick(self, target: np.ndarray) -> np.ndarray:
-        out = self.slew.step(target)
+        # Coupling (mouth corners riding on the jaw) is enforced on every tick's output, not only the
+        # target, so no intermediate slew step can stretch the corner cables past the limit either.
+        out = limit_coupling(self.slew.step(target), self.spec)
+        self.slew.output = out.copy()
         self.last_ticks = self.calibration.to_ticks(out)
         if self.bus is None:
-            self.last_measured = out
+            self.last_measured, self.last_measured_ticks = out, self.last_ticks
             return out.copy()
-        try:
-            self.bus.sync_write_goals(dict(zip(self.ids, self.last_ticks.tolist())), speed=self.safety.goal_speed,
-                                      acceleration=self.safety.goal_acceleration)
-        except BusTimeoutError as exc:  # pragma: no cover - sync write is unacknowledged
-            raise self._stop_for(exc)
+        # Unacknowledged: a servo that missed it shows up in the sync read that follows.
+        self.bus.sync_write_goals(dict(zip(self.ids, self.last_ticks.tolist())), speed=self.safety.goal_speed,
+                                  acceleration=self.safety.goal_acceleration)
         return self._measure()
 
     def _measure(self) -> np.ndarray:
         try:
             ticks = self.bus.sync_read_positions(self.ids)
-        except (ServoStatusError, BusTimeoutError) as exc:
+        except (ServoStatusError, BusTimeoutError, ChecksumError) as exc:
             raise self._stop_for(exc) from exc
-        self.last_measured = self.calibration.to_commands(np.array([ticks[i] for i in self.ids]))
+        self.last_measured_ticks = np.array([ticks[i] for i in self.ids])
+        self.last_measured = self.calibration.to_commands(self.last_measured_ticks)
         return self.last_measured.copy()
 
     def _name(self, sid: int) -> str:
@@ -198,7 +206,7 @@ class FaceRobot:
             what = "; ".join(f"{self._name(i)}: {b.describe()}" for i, b in sorted(exc.all_faults.items()))
             stop = emergency_stop(self.bus, self.ids, f"servo fault, motion stopped and torque released: {what}", exc.all_faults)
         else:
-            missing = getattr(exc, "servo_ids", ())
+            missing = getattr(exc, "servo_ids", ()) or ((exc.servo_id,) if getattr(exc, "servo_id", None) is not None else ())
             what = ", ".join(self._name(i) for i in missing) or str(exc)
             stop = emergency_stop(self.bus, self.ids, f"servo(s) stopped answering, motion stopped and torque released: {what}",
                                   missing=missing)
@@ -214,19 +222,24 @@ class FaceRobot:
             with self._lock:
                 if self.state not in ("active", "returning") or not self.watchdog.expired():
                     continue
-                self.state = "returning"
                 try:
-                    measured = self._tick(zeros)
+                    self._return_step(zeros)
                 except SafetyStop:
-                    continue  # already stopped and released; the fault stays latched for the next send
-                if not self.slew.reached(zeros):
-                    continue
-                now = time.monotonic()
-                self._slew_done_at = self._slew_done_at or now
-                # a servo that cannot get back (stuck linkage) must not keep the face powered forever
-                if self._returned_at is None and (np.all(np.abs(measured) <= 0.02) or now - self._slew_done_at > 2.0):
-                    self._returned_at = now
-                if self._returned_at is not None and now - self._returned_at >= self.safety.neutral_hold_s:
-                    if self.bus is not None:
-                        self.bus.set_torque(self.ids, False)
-                    self.state = "released"
+                    pass  # already stopped and released; the fault stays latched for the next send
+                except ProtocolError as exc:  # the port itself failed: nothing left to command
+                    self.fault = SafetyStop(f"bus failed while the watchdog returned the face to neutral: {exc}")
+                    self.state = "faulted"
+
+    def _return_step(self, zeros: np.ndarray) -> None:
+        self.state = "returning"
+        measured = self._tick(zeros)
+        if not self.slew.reached(zeros):
+            return
+        now = time.monotonic()
+        self._slew_done_at = self._slew_done_at or now
+        # a servo that cannot get back (stuck linkage) must not keep the face powered forever
+        if self._returned_at is None and (np.all(np.abs(measured) <= 0.02) or now - self._slew_done_at > 2.0):
+            self._returned_at = now
+        if self._returned_at is not None and now - self._returned_at >= self.safety.neutral_hold_s:
+            self.bus.set_torque(self.ids, False)
+            self.state = "released"

@@ -1,6 +1,8 @@
 """Safety for the face robot: what every command passes through, and what happens when something fails.
 
-- limits: commands are clipped to [-1, 1] here and to the calibrated ticks in `Calibration.to_ticks`;
+- limits: commands are clipped to [-1, 1], the spec's couplings (mouth corners vs jaw) enforced on each
+  tick by the robot (`facetwin.motion.constraints.limit_coupling`, the rule the motion library uses),
+  and goals clamped to the calibrated ticks in `Calibration.to_ticks`;
 - slew: each control tick moves a command by at most `max_rate` per second (and `max_step` per tick,
   so a late tick cannot jump), because silicone skin tears faster than a servo notices;
 - watchdog: no command for `watchdog_s` -> glide back to neutral, hold, then release torque;

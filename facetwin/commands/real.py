@@ -181,9 +181,8 @@ def _twin_hook():
         from facetwin.sim.twin import FaceTwin
     except ImportError as exc:
         raise CLIError(f"--twin needs the MuJoCo twin (facetwin.sim.twin): {exc}") from exc
-    twin = FaceTwin()
-    twin.reset()
-    return lambda commands: twin.apply(commands)
+    twin = FaceTwin(blendshapes=False)  # the hook only mirrors servo positions; no expression readout
+    return lambda commands: twin.apply(commands, readout=False)
 
 
 def _calibrate(args) -> int:
@@ -271,8 +270,10 @@ def read_actions(dataset: Path, episode: int | None = None) -> tuple[np.ndarray,
         actions = np.asarray(table.column("action").to_pylist(), dtype=np.float64)
         if episode is not None:
             actions = actions[np.asarray(table.column("episode_index").to_pylist()) == episode]
-        rows.append(actions.reshape(len(actions), -1))
-    return np.concatenate(rows), fps, list(names) if isinstance(names, list) else None
+        if len(actions):
+            rows.append(actions.reshape(len(actions), -1))
+    actions = np.concatenate(rows) if rows else np.zeros((0, 0))
+    return actions, fps, list(names) if isinstance(names, list) else None
 
 
 def _play(args) -> int:
@@ -280,11 +281,11 @@ def _play(args) -> int:
 
     spec = default_spec()
     actions, fps, names = read_actions(args.dataset, args.episode)
+    if len(actions) == 0:
+        raise CLIError(f"no actions to play in {args.dataset}" + (f" for episode {args.episode}" if args.episode is not None else ""))
     if actions.shape[1] != spec.n or (names is not None and tuple(names) != spec.names):
         raise CLIError(f"dataset actions must be the face spec's {spec.n} servo commands in its order; "
                        f"got {actions.shape[1]} columns" + (f" named {names[:3]}..." if names else ""))
-    if len(actions) == 0:
-        raise CLIError(f"no actions to play in {args.dataset}" + (f" for episode {args.episode}" if args.episode is not None else ""))
     calibration = _load_calibration(args, spec)
     period = 1.0 / fps
     errors = []

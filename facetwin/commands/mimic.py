@@ -1,0 +1,78 @@
+"""`facetwin mimic`: a person's video or webcam drives the twin or the servos, frame by frame."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "mimic",
+        help="mimic a person's face live: video or webcam -> policy -> twin or servos",
+        description="Per frame: MediaPipe (video mode, One-Euro smoothing) reads the person, the policy maps the "
+        "expression to 25 servo commands, and the twin (or the servo bus, through its safety layer) receives them. "
+        "Without a face the last command is held, then eases to neutral.",
+    )
+    p.add_argument("--source", required=True, metavar="VIDEO|webcam:N", help="video file, image(s), or webcam:N")
+    p.add_argument("--policy", required=True, metavar="RUN_DIR|FILE.npz|neutral",
+                   help="training run directory, a ridge policy .npz (python -m facetwin.live.ridge_policy), or neutral")
+    p.add_argument("--target", default="sim", metavar="sim|virtual|PORT",
+                   help="sim (the twin, default), virtual (an in-process emulated servo bus) or a serial port")
+    p.add_argument("--out", type=Path, metavar="FILE.mp4", help="write a side-by-side video: person | twin, with bars")
+    p.add_argument("--stats", type=Path, metavar="FILE.json", help="write timings, latency, fps and the smile trace")
+    p.add_argument("--realtime", action="store_true",
+                   help="bound latency by dropping frames (newest frame only; videos paced at their fps); use it with webcams")
+    p.add_argument("--smooth", action=argparse.BooleanOptionalAction, default=True,
+                   help="One-Euro smoothing of the person's expression (default on)")
+    p.add_argument("--min-cutoff", type=float, default=1.5, metavar="HZ", help="One-Euro cutoff at rest (lower: steadier)")
+    p.add_argument("--beta", type=float, default=2.0, help="One-Euro speed coefficient (higher: less lag in fast motion)")
+    p.add_argument("--hold", type=float, default=0.5, metavar="S", help="seconds to hold the last command when the face is lost")
+    p.add_argument("--ease", type=float, default=1.0, metavar="S", help="seconds to then ease back to neutral")
+    p.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N processed frames")
+    p.add_argument("--calibration", type=Path, default=None, help="calibration YAML for a serial-port target")
+    p.add_argument("--landmarker", metavar="PATH", help="face_landmarker.task (default: $FACETWIN_FACE_LANDMARKER or the cache)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from facetwin.cli import CLIError
+    from facetwin.landmarker_bundle import LandmarkerModelError
+    from facetwin.live import FaceLossConfig, MimicConfig, run_mimic
+    from facetwin.live.policies import PolicyLoadError
+    from facetwin.live.side_by_side import SideBySideError
+    from facetwin.live.targets import TargetError
+    from facetwin.perception import OneEuroConfig, PerceptionError
+    from facetwin.spec import CommandError
+
+    if args.max_frames is not None and args.max_frames < 1:
+        raise CLIError("--max-frames must be at least 1")
+    try:
+        smoothing = OneEuroConfig(min_cutoff=args.min_cutoff, beta=args.beta) if args.smooth else None
+        face_loss = FaceLossConfig(hold_s=args.hold, ease_s=args.ease)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from exc
+    config = MimicConfig(source=args.source, policy=args.policy, target=args.target, out=args.out, stats=args.stats,
+                         realtime=args.realtime, smoothing=smoothing, max_frames=args.max_frames, face_loss=face_loss,
+                         landmarker=args.landmarker, calibration=args.calibration)
+    try:
+        result = run_mimic(config)
+    except (PerceptionError, LandmarkerModelError, PolicyLoadError, TargetError, SideBySideError, FileNotFoundError) as exc:
+        raise CLIError(str(exc)) from exc
+    except CommandError as exc:
+        raise CLIError(f"policy {args.policy} gave an unusable command: {exc}") from exc
+    s = result.stats
+    print(f"{args.source} -> {args.target}: {s.frames} frames ({s.dropped_frames} dropped, "
+          f"{s.frames_without_face} without a face), {s.fps:.1f} fps, latency p50 {_fmt(s.latency_ms_p50)} ms, "
+          f"p95 {_fmt(s.latency_ms_p95)} ms" + (" (interrupted)" if result.interrupted else ""))
+    if s.smile_correlation is not None:
+        print(f"smile: person vs twin correlation {s.smile_correlation:+.2f}")
+    if result.out is not None:
+        print(f"wrote {result.out}")
+    if result.stats_path is not None:
+        print(f"wrote {result.stats_path}")
+    return 0
+
+
+def _fmt(v: float | None) -> str:
+    return "-" if v is None else f"{v:.1f}"
