@@ -120,8 +120,8 @@ _LIBRARY: tuple[Primitive, ...] = (
     _p("head_up", "neck", {"neck_pitch": 1.0}, description="head tilted up"),
     _p("head_turn_left", "neck", {"neck_yaw": 1.0}, description="head turned to the subject's left"),
     _p("head_turn_right", "neck", {"neck_yaw": -1.0}, description="head turned to the subject's right"),
-    _p("head_tilt", "neck", {"neck_roll": 1.0}, description="head rolled towards the subject's left shoulder"),
-    _p("head_tilt_right", "neck", {"neck_roll": -1.0}, description="head rolled towards the subject's right shoulder"),
+    _p("head_tilt", "neck", {"neck_roll": -1.0}, description="head rolled towards the subject's left shoulder"),
+    _p("head_tilt_right", "neck", {"neck_roll": 1.0}, description="head rolled towards the subject's right shoulder"),
 )
 
 PRIMITIVES: dict[str, Primitive] = {p.name: p for p in _LIBRARY}
