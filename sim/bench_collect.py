@@ -7,6 +7,7 @@ profile of one process says where the time goes when a target is missed.
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -21,7 +22,17 @@ TARGET_SAMPLES_PER_S_2_WORKERS = 500  # issue 3: fast path, 2 workers, on the 2-
 def _throughput(episodes: int, config: CollectConfig, workers: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="facetwin-bench-collect-") as tmp:
         result = collect(Path(tmp) / "ds", episodes, config, workers=workers, progress=False)
-    return {"samples": result.frames_added, "samples_per_s": result.samples_per_s, "wall_s": result.wall_s}
+    worker_cpu = sum(t.cpu_s for t in result.timings)
+    # With workers the parent only writes; alone it also built the twin and collected.
+    writer_cpu = result.parent_cpu_s - (worker_cpu if workers == 1 else 0.0)
+    n = result.frames_added
+    return {
+        "samples": n,
+        "samples_per_s": result.samples_per_s,
+        "wall_s": result.wall_s,
+        "collect_cpu_ms_per_sample": 1000.0 * worker_cpu / n,
+        "parent_cpu_ms_per_sample": 1000.0 * writer_cpu / n,
+    }
 
 
 def profile(frames: int = 150, fps: int = 30, render_size: int | None = 256) -> dict[str, float]:
@@ -66,6 +77,8 @@ def run(quick: bool = False) -> dict:
     rendered = _throughput(1, CollectConfig(frames_per_episode=10 if quick else 30, render_size=256), workers=1)
     breakdown = profile(frames=frames)
     fast_ms = sum(v for k, v in breakdown.items() if k != "render")
+    # What 2 workers would reach on 2 cores nobody else uses: 2 cores over the CPU one sample costs.
+    cpu_per_sample_ms = two["collect_cpu_ms_per_sample"] + two["parent_cpu_ms_per_sample"]
     return {
         "samples_per_s_1_worker": one["samples_per_s"],
         "samples_per_s_2_workers": two["samples_per_s"],
@@ -73,6 +86,9 @@ def run(quick: bool = False) -> dict:
         "ratio_2_over_1_workers": two["samples_per_s"] / one["samples_per_s"],
         "ratio_render_over_fast": rendered["samples_per_s"] / one["samples_per_s"],
         "samples": {"1_worker": one["samples"], "2_workers": two["samples"], "render": rendered["samples"]},
+        "cpu_ms_per_sample_2_workers": {"collect": two["collect_cpu_ms_per_sample"], "parent": two["parent_cpu_ms_per_sample"]},
+        "cpu_bound_samples_per_s_2_cores": 2000.0 / cpu_per_sample_ms,
+        "load_average_1min": os.getloadavg()[0],
         "profile_ms_per_frame": breakdown,
         "profile_fast_path_ms_per_frame": fast_ms,
         "target_samples_per_s_2_workers": TARGET_SAMPLES_PER_S_2_WORKERS,

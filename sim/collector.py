@@ -13,6 +13,9 @@ import json
 import multiprocessing as mp
 import os
 import time
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
+from itertools import islice
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -48,7 +51,7 @@ class CollectConfig:
         if self.fps < 1:
             raise ValueError(f"fps must be a positive integer, got {self.fps}")
         if self.render_size is not None and (self.render_size < 16 or self.render_size % 2):
-            raise ValueError(f"render_size must be an even number of pixels >= 16, got {self.render_size}")
+            raise ValueError(f"the render size (--render SIZE) must be an even number of pixels >= 16, got {self.render_size}")
 
     def describe(self) -> str:
         render = f", rendered at {self.render_size}px" if self.render_size else ""
@@ -66,6 +69,7 @@ class EpisodeTiming:
     episode_index: int
     start: float
     end: float
+    cpu_s: float  # CPU time the worker spent on it (time.process_time), immune to other load
 
 
 @dataclass
@@ -77,6 +81,7 @@ class CollectResult:
     frames_added: int
     wall_s: float  # the whole run, including starting workers and writing
     timings: list[EpisodeTiming] = field(default_factory=list)
+    parent_cpu_s: float = 0.0  # CPU time of this process (writing; with workers=1 also collecting)
 
     @property
     def samples_per_s(self) -> float:
@@ -143,10 +148,14 @@ def _init_worker(config: CollectConfig, spec: FaceSpec | None, bundle: str | Non
     _worker = EpisodeCollector(config, spec, bundle)
 
 
+def _timed(collector: EpisodeCollector, episode_index: int) -> tuple[EpisodeFrames, EpisodeTiming]:
+    start, cpu = time.monotonic(), time.process_time()
+    frames = collector.collect(episode_index)
+    return frames, EpisodeTiming(episode_index, start, time.monotonic(), time.process_time() - cpu)
+
+
 def _collect_in_worker(episode_index: int) -> tuple[EpisodeFrames, EpisodeTiming]:
-    start = time.monotonic()
-    frames = _worker.collect(episode_index)
-    return frames, EpisodeTiming(episode_index, start, time.monotonic())
+    return _timed(_worker, episode_index)
 
 
 def _episodes_in_order(config: CollectConfig, indices: range, workers: int, spec: FaceSpec | None, bundle: str | None):
@@ -157,21 +166,26 @@ def _episodes_in_order(config: CollectConfig, indices: range, workers: int, spec
         collector = EpisodeCollector(config, spec, bundle)
         try:
             for i in indices:
-                start = time.monotonic()
-                frames = collector.collect(i)
-                yield frames, EpisodeTiming(i, start, time.monotonic())
+                yield _timed(collector, i)
         finally:
             collector.close()
         return
     # spawn: each worker builds its own MuJoCo/EGL and LiteRT state instead of inheriting a forked copy.
-    ctx = mp.get_context("spawn")
-    pool = ctx.Pool(workers, initializer=_init_worker, initargs=(config, spec, bundle))
+    # ProcessPoolExecutor, not mp.Pool: a worker that dies or fails to start raises here instead of
+    # being respawned forever.
+    pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker, initargs=(config, spec, bundle))
+    pending: deque = deque()
+    todo = iter(indices)
     try:
-        yield from pool.imap(_collect_in_worker, indices, chunksize=1)  # imap keeps index order
-        pool.close()
+        for i in islice(todo, 2 * workers):  # a bounded window: finished episodes wait for the writer in order
+            pending.append(pool.submit(_collect_in_worker, i))
+        while pending:
+            result = pending.popleft().result()
+            for i in islice(todo, 1):
+                pending.append(pool.submit(_collect_in_worker, i))
+            yield result
     finally:
-        pool.terminate()
-        pool.join()
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 # -- the collection run ------------------------------------------------------------------------------
@@ -225,7 +239,9 @@ def collect(
     bundle_path = str(landmarker_bundle.resolve(bundle))  # fail here, not in every worker
     if resume:
         _check_resumable(root, config)
-    begin = time.monotonic()
+    elif (root / COLLECTION_PATH).is_file():
+        raise DatasetError(f"{root} already holds a collection, perhaps an interrupted one: continue it with --resume (resume=True) or pick a new directory")
+    begin, begin_cpu = time.monotonic(), time.process_time()
     options = dict(resume=resume, description=config.describe())
     if chunk_frames is not None:
         options["chunk_frames"] = chunk_frames
@@ -253,6 +269,7 @@ def collect(
         frames_added=len(timings) * config.frames_per_episode,
         wall_s=time.monotonic() - begin,
         timings=timings,
+        parent_cpu_s=time.process_time() - begin_cpu,
     )
 
 
