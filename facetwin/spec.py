@@ -222,6 +222,13 @@ def validate(spec: FaceSpec, source: str = "face spec") -> None:
             problems.append(f"{s.name}: limits {s.min_deg}..{s.max_deg} deg leave the servo's 0..{spec.travel_deg} travel")
         if s.mechanism == "cable" and (s.pull_positive is None or s.pull_negative is None or s.travel_mm is None):
             problems.append(f"{s.name}: a cable servo needs pull.positive, pull.negative and travel_mm")
+        if s.mechanism == "cable" and s.travel_mm is not None:
+            per_deg = (s.travel_mm[0] / -s.range_deg[0], s.travel_mm[1] / s.range_deg[1])
+            if abs(per_deg[0] - per_deg[1]) > 0.05 * max(per_deg):
+                problems.append(
+                    f"{s.name}: a horn has one radius, so travel_mm {list(s.travel_mm)} must be in the ratio of "
+                    f"range_deg {list(s.range_deg)} (mm per degree {per_deg[0]:.3f} vs {per_deg[1]:.3f})"
+                )
         if s.mechanism != "cable" and s.axis is None:
             problems.append(f"{s.name}: a {s.mechanism} linkage needs an axis")
         if s.coupling and s.coupling.with_servo not in names:

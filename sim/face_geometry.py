@@ -31,9 +31,9 @@ EYE_RADIUS = 1.2 * CM
 IRIS_RADIUS = 0.56 * CM
 NECK_PIVOT = np.array([0.0, -6.5, -4.0]) * SCALE
 JAW_PIVOT = np.array([0.0, -2.0, -6.0]) * SCALE
-GUIDE_DISTANCE = 1.6 * CM  # skin point -> guide
+GUIDE_DISTANCE = 1.6 * CM  # skin point -> guide, at least
 HORN_DEPTH = 4.0 * CM  # guide -> horn, into the skull
-ROUTE_LENGTH = 1.0 * CM  # horn tip -> routing pulley
+ROUTE_RADII = 3.0  # horn tip -> routing pulley, in horn radii: the tip must never swing past its pulley
 
 # Skin mechanics: silicone held by springs; steel-cored cables much stiffer.
 SKIN_STIFFNESS = 300.0  # N/m per axis
@@ -78,8 +78,7 @@ class Horn:
     parent: str
     pivot: np.ndarray
     axis: np.ndarray
-    radius_pos: float
-    radius_neg: float
+    radius: float
 
 
 @dataclass(frozen=True)
@@ -216,12 +215,14 @@ def build_geometry(spec: FaceSpec, mesh: CanonicalMesh) -> FaceGeometry:
         parent = horns_nodes[0].parent
         centre = np.mean([n.rest for n in horns_nodes], axis=0)
         pivot = centre + np.array([0.0, 0.0, -HORN_DEPTH]) + np.array([0.0, 0.002 * (k % 3), 0.0])
-        r_neg, r_pos = _horn_radii(s)
-        horns.append(Horn(s.name, parent, pivot, np.array([0.0, 1.0, 0.0]), r_pos, r_neg))
-        for sign, direction, radius in ((+1, s.pull_positive, r_pos), (-1, s.pull_negative, r_neg)):
+        radius = _horn_radius(s)
+        horns.append(Horn(s.name, parent, pivot, np.array([0.0, 1.0, 0.0]), radius))
+        for sign, direction, travel in ((+1, s.pull_positive, s.travel_mm[1]), (-1, s.pull_negative, s.travel_mm[0])):
+            # A guide closer than the travel would let the skin point be pulled through it and ring around it.
+            reach = max(GUIDE_DISTANCE, 2.0 * travel * 1e-3)
             # Positive rotation about +y swings the +x tip backwards (-z): that tip's cable tightens.
             tip = pivot + np.array([sign * radius, 0.0, 0.0])
-            pulley = tip + np.array([0.0, 0.0, ROUTE_LENGTH])
+            pulley = tip + np.array([0.0, 0.0, ROUTE_RADII * radius])
             for j, n in enumerate(horns_nodes):
                 d = np.array(direction, dtype=np.float64)
                 if s.mirror_pairs and j % 2 == 1:
@@ -236,7 +237,7 @@ def build_geometry(spec: FaceSpec, mesh: CanonicalMesh) -> FaceGeometry:
                         parent=parent,
                         tip=tip,
                         pulley=pulley,
-                        guide=n.rest + d * GUIDE_DISTANCE,
+                        guide=n.rest + d * reach,
                     )
                 )
 
@@ -255,16 +256,16 @@ def build_geometry(spec: FaceSpec, mesh: CanonicalMesh) -> FaceGeometry:
     )
 
 
-def _horn_radii(s: Servo) -> tuple[float, float]:
-    """Horn radius per direction so the skin travels `travel_mm` at full command.
+def _horn_radius(s: Servo) -> float:
+    """The horn radius that moves the skin `travel_mm` at full command.
 
     The skin point and cable are springs in series, so a horn excursion r*theta moves the skin by
-    r*theta * k_cable / (k_cable + k_skin).
+    r*theta * k_cable / (k_cable + k_skin). One radius serves both cables: while one pulls, the other
+    pays out as much as the horn turns, more than the skin moves, so it stays slack (the spec keeps
+    travel_mm in the ratio of range_deg's two sides).
     """
     share = CABLE_STIFFNESS / (CABLE_STIFFNESS + SKIN_STIFFNESS)
-    neg = s.travel_mm[0] * 1e-3 / (np.radians(-s.range_deg[0]) * share)
-    pos = s.travel_mm[1] * 1e-3 / (np.radians(s.range_deg[1]) * share)
-    return float(neg), float(pos)
+    return float(s.travel_mm[1] * 1e-3 / (np.radians(s.range_deg[1]) * share))
 
 
 def _skin_weights(v: np.ndarray, nodes: list[SkinNode]) -> tuple[tuple[str, ...], np.ndarray]:
