@@ -5,8 +5,9 @@ with B_c the order-k B-spline bases on a per-input grid of `num` intervals (exte
 side), and node j sums its edges, plus an optional bias (pykan's `node_bias`). Parameter names and
 shapes are pykan's `KANLayer`'s, so weights move between the two unchanged (`from_pykan`, `to_pykan`).
 
-Unlike pykan, the forward pass never builds (batch, out, in) tensors: the bases are shaped
-(batch, in, coeff) and contracted with the weights in one matmul, as efficient-kan does.
+Unlike pykan, the forward pass never builds (batch, out, in) tensors: the bases (coeff, batch, in) are
+contracted with the weights in one matmul, as efficient-kan does, and the spline's derivative in x
+comes from its closed form rather than autograd through the Cox-de Boor recursion.
 """
 
 from __future__ import annotations
@@ -33,26 +34,34 @@ def extended_grid(knots: torch.Tensor, k: int) -> torch.Tensor:
 
 
 def b_spline_bases(x: torch.Tensor, grid: torch.Tensor, k: int) -> torch.Tensor:
-    """Cox-de Boor: x (batch, in), grid (in, G+2k+1) -> bases (batch, in, G+k).
+    """Cox-de Boor: x (batch, in), grid (in, G+2k+1) -> bases (batch, in, G+k) (pykan's `B_batch` layout)."""
+    return basis_major_bases(x, grid, k).permute(1, 2, 0)
+
+
+def basis_major_bases(x: torch.Tensor, grid: torch.Tensor, k: int) -> torch.Tensor:
+    """The same bases laid out (G+k, batch, in), the layout the recursion is fast in.
 
     A zero-width knot span contributes nothing (pykan turns its 0/0 into 0 with nan_to_num).
     When x needs a gradient, the derivative comes from the closed form (order k-1 bases) instead of
     autograd through the recursion, whose slices cost a zero-filled copy each in the backward pass.
     """
-    if x.requires_grad and torch.is_grad_enabled() and k > 0 and not torch.jit.is_tracing():
+    if x.requires_grad and torch.is_grad_enabled() and k > 0 and not (torch.jit.is_tracing() or torch.compiler.is_compiling()):
         return _BSplineBases.apply(x, grid, k)
     return _bases_upto(x, grid, k)[-1]
 
 
 def _bases_upto(x: torch.Tensor, grid: torch.Tensor, k: int) -> list[torch.Tensor]:
-    x = x.unsqueeze(-1)  # (batch, in, 1)
-    bases = ((x >= grid[:, :-1]) & (x < grid[:, 1:])).to(x.dtype)  # (batch, in, G+2k)
+    """Bases of every order 0..k, each (G+2k-p, batch, in). With the basis axis leading, every operand
+    is contiguous along `in`; x[..., None] against the knots would put a stride-0 axis innermost."""
+    knots = grid.T.unsqueeze(1)  # (G+2k+1, 1, in)
+    dist = x - knots  # (G+2k+1, batch, in): x - t_j
+    bases = ((dist[:-1] >= 0) & (dist[1:] < 0)).to(x.dtype)  # (G+2k, batch, in)
     levels = [bases]
     for p in range(1, k + 1):
-        left = (x - grid[:, : -(p + 1)]) * _safe_reciprocal(grid[:, p:-1] - grid[:, : -(p + 1)])
-        right = (grid[:, p + 1 :] - x) * _safe_reciprocal(grid[:, p + 1 :] - grid[:, 1:-p])
-        bases = left * bases[..., :-1] + right * bases[..., 1:]  # (batch, in, G+2k-p)
-        levels.append(bases)
+        left = _safe_reciprocal(knots[p:-1] - knots[: -(p + 1)])  # (G+2k-p, 1, in)
+        right = _safe_reciprocal(knots[p + 1 :] - knots[1:-p])
+        bases = dist[: -(p + 1)] * left * bases[:-1] - dist[p + 1 :] * right * bases[1:]
+        levels.append(bases)  # (G+2k-p, batch, in)
     return levels
 
 
@@ -67,17 +76,28 @@ class _BSplineBases(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out):
-        lower, grid = ctx.saved_tensors  # lower: order k-1 bases (batch, in, G+k+1)
+        lower, grid = ctx.saved_tensors  # lower: order k-1 bases (G+k+1, batch, in)
         k = ctx.k
+        knots = grid.T.unsqueeze(1)  # (G+2k+1, 1, in)
         # dB_{i,k}/dx = k B_{i,k-1} / (t_{i+k} - t_i) - k B_{i+1,k-1} / (t_{i+k+1} - t_{i+1})
-        left = k * _safe_reciprocal(grid[:, k:-1] - grid[:, : -(k + 1)])  # (in, G+k)
-        right = k * _safe_reciprocal(grid[:, k + 1 :] - grid[:, 1:-k])
-        slope = lower[..., :-1] * left - lower[..., 1:] * right  # (batch, in, G+k)
-        return (grad_out * slope).sum(-1), None, None
+        left = k * _safe_reciprocal(knots[k:-1] - knots[: -(k + 1)])  # (G+k, 1, in)
+        right = k * _safe_reciprocal(knots[k + 1 :] - knots[1:-k])
+        slope = lower[:-1] * left - lower[1:] * right  # (G+k, batch, in)
+        return (grad_out * slope).sum(0), None, None
 
 
 def _safe_reciprocal(d: torch.Tensor) -> torch.Tensor:
     return torch.where(d != 0, 1.0 / torch.where(d != 0, d, torch.ones_like(d)), torch.zeros_like(d))
+
+
+def _knots_from_samples(x_sorted: torch.Tensor, num: int, grid_eps: float) -> torch.Tensor:
+    """num+1 knots per column: sample quantiles blended with a uniform grid over the range (pykan)."""
+    batch = x_sorted.shape[0]
+    ids = [int(batch / num * i) for i in range(num)] + [-1]
+    adaptive = x_sorted[ids, :].T  # (in, num+1)
+    h = (adaptive[:, -1:] - adaptive[:, :1]) / num
+    uniform = adaptive[:, :1] + h * torch.arange(num + 1, dtype=x_sorted.dtype, device=x_sorted.device)
+    return grid_eps * uniform + (1 - grid_eps) * adaptive
 
 
 class KANLayer(nn.Module):
@@ -129,8 +149,9 @@ class KANLayer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         lead = x.shape[:-1]
         x = x.reshape(-1, self.in_dim)  # (batch, in)
-        bases = b_spline_bases(x, self.grid, self.k)  # (batch, in, coeff)
-        y = F.silu(x) @ self.scale_base + bases.reshape(x.shape[0], -1) @ self.spline_weight()  # (batch, out)
+        bases = basis_major_bases(x, self.grid, self.k)  # (coeff, batch, in)
+        flat = bases.permute(1, 2, 0).reshape(x.shape[0], -1)  # (batch, in*coeff)
+        y = F.silu(x) @ self.scale_base + flat @ self.spline_weight()  # (batch, out)
         if self.bias is not None:
             y = y + self.bias
         return y.reshape(*lead, self.out_dim)
@@ -156,16 +177,8 @@ class KANLayer(nn.Module):
         x = x.reshape(-1, self.in_dim)
         x_sorted = torch.sort(x, dim=0).values  # (batch, in)
         curves = self.spline_curves(x_sorted)  # (batch, in, out)
-        self.grid.copy_(extended_grid(self._knots_from_samples(x_sorted, self.num), self.k))
+        self.grid.copy_(extended_grid(_knots_from_samples(x_sorted, self.num, self.grid_eps), self.k))
         self._fit_coef(x_sorted, curves)
-
-    def _knots_from_samples(self, x_sorted: torch.Tensor, num: int) -> torch.Tensor:
-        batch = x_sorted.shape[0]
-        ids = [int(batch / num * i) for i in range(num)] + [-1]
-        adaptive = x_sorted[ids, :].T  # (in, num+1)
-        h = (adaptive[:, -1:] - adaptive[:, :1]) / num
-        uniform = adaptive[:, :1] + h * torch.arange(num + 1, dtype=x_sorted.dtype, device=x_sorted.device)
-        return self.grid_eps * uniform + (1 - self.grid_eps) * adaptive
 
     @torch.no_grad()
     def refine(self, num: int, x: torch.Tensor) -> "KANLayer":
@@ -213,6 +226,38 @@ class KANLayer(nn.Module):
         layer.scale_sp.data.copy_(self.scale_sp)
         layer.mask.data.fill_(1.0)
         layer.grid_eps = self.grid_eps
+
+
+class KANActivation(nn.Module):
+    """Per-feature learnable activations: a KAN layer with only its diagonal edges (dim -> dim).
+
+    y_i = scale_base_i * silu(x_i) + scale_sp_i * sum_c coef_ic B_c(x_i), same spline semantics and grid
+    update as `KANLayer` (equal to a pykan KANLayer whose mask keeps only the diagonal).
+    """
+
+    def __init__(self, dim: int, num: int = 5, k: int = 3, *, grid_eps: float = 0.02,
+                 grid_range: tuple[float, float] = (-1.0, 1.0), noise_scale: float = 0.5):
+        super().__init__()
+        self.dim, self.num, self.k, self.grid_eps = dim, num, k, grid_eps
+        knots = torch.linspace(grid_range[0], grid_range[1], num + 1).expand(dim, num + 1)
+        self.register_buffer("grid", extended_grid(knots.contiguous(), k))
+        self.coef = nn.Parameter((torch.rand(dim, num + k) - 0.5) * noise_scale / num)
+        self.scale_base = nn.Parameter(torch.ones(dim))
+        self.scale_sp = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        bases = basis_major_bases(x, self.grid, self.k)  # (coeff, batch, dim)
+        spline = (bases * self.coef.T.unsqueeze(1)).sum(0)  # (batch, dim)
+        return self.scale_base * F.silu(x) + self.scale_sp * spline
+
+    @torch.no_grad()
+    def update_grid(self, x: torch.Tensor) -> None:
+        """pykan's grid update, per feature: knots to the data, coefficients refit to keep the curves."""
+        x_sorted = torch.sort(x, dim=0).values  # (batch, dim)
+        curves = (b_spline_bases(x_sorted, self.grid, self.k) * self.coef).sum(-1)  # (batch, dim)
+        self.grid.copy_(extended_grid(_knots_from_samples(x_sorted, self.num, self.grid_eps), self.k))
+        a = b_spline_bases(x_sorted, self.grid, self.k).permute(1, 0, 2)  # (dim, batch, coeff)
+        self.coef.data = torch.linalg.lstsq(a, curves.T.unsqueeze(-1)).solution[..., 0].contiguous()  # (dim, coeff)
 
 
 class KAN(nn.Module):

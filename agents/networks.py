@@ -45,8 +45,9 @@ class KANPolicy(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self.kan(x * self.scale))
 
-    def kan_inputs(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.scale
+    @torch.no_grad()
+    def update_grids(self, x: torch.Tensor) -> None:
+        self.kan.update_grid(x * self.scale)
 
 
 def parameter_count(module: nn.Module) -> int:

@@ -1,36 +1,36 @@
-"""The kan-attn policy: a target expression (55) in, 25 servo commands in [-1, 1] out.
+r"""The kan-attn policy: a target expression (55) in, 25 servo commands in [-1, 1] out.
 
-Design (d = model width, 16 by default; S = 25 servos, R = 5 regions from the face spec)::
+Design (d = 16 model width, 2 heads; S = 25 servos; R = 5 regions, from the face spec)::
 
-    expression (55) = 52 blendshape coefficients b_i  +  head yaw, pitch, roll (deg / 30)
-          |                                                   |
-          v                                                   v
-    coefficient tokens  t_i = b_i * value_i + name_i     head token  t_h = W_h (yaw, pitch, roll) + name_h
-          \____________________________ 53 tokens x d ______________________/
-                                          |
-                          self-attention (1 layer, 2 heads, pre-norm, residual)
-                            lets coefficients qualify each other (a smile with
-                            or without an open jaw drives the corners differently)
-                                          |
-                       +------------------+---------------------------+
-                       |  keys / values of the 53 tokens              |
-                       v                                              |
-    servo queries q_s = servo_s + region_r(s)   ---->  cross-attention, logits + bias_r(s)[token]
-    (one per servo; r(s) = eyes, eyelids,              (a learned per-region prior over tokens:
-     brows, mouth or neck, from the face spec)          brow servos look at brow coefficients)
-                                          |
-                                 context c_s (S x d)
-                                          |
-                         per-servo read-out  z_s = <w_s, c_s> + a_s       (S)
-                                          |
-                      KAN [S -> S]: B-spline edges + SiLU base (pykan semantics),
-                      the nonlinear, coupled map from servo drives to commands
-                                          |
-                                 tanh -> commands (25, face-spec order)
+    expression (55): 52 blendshape coefficients + head yaw, pitch, roll (deg / 30)
+          |
+    psi: one learned spline per input (a diagonal KAN layer) -- undoes saturating coefficients
+          |                                                     |
+    52 coefficient tokens  t_j = psi_j(b_j) * value_j + name_j   head token  t_h = W_h psi(yaw, pitch, roll) + c
+          \________________________ 53 tokens x d ____________________/
+                                     |
+    [1] region read: one query per face region (eyes, eyelids, brows, mouth, neck)
+        cross-attends the 53 tokens (sigmoid-gated, 2 heads)            -> 5 region tokens
+                                     |
+    [2] self-attention over [5 region tokens ; head token] (pre-norm, residual):
+        regions qualify each other (a smile with or without an open jaw)  -> 6 mixed tokens
+                                     |
+    [3] servo queries: each of the 25 servos cross-attends the 6 mixed tokens,
+        its logits biased towards its own region (learned, starts at +2)
+        and reads out one scalar drive z_s                               -> S drives
+                                     |
+    KAN [S -> S]: B-spline edges + SiLU base (pykan semantics), the coupled nonlinear map
+    from drives to commands (jaw and mouth-corner servos share skin)
+                                     |
+    tanh -> 25 commands in the face spec's order
 
-Cost stays small because nothing is quadratic in anything larger than the 53 tokens, d is 16, and the
-KAN works on 25 scalars, not on token vectors; batch-1 inference runs on a precomputed NumPy path
-(`FastKanAttn`) that skips PyTorch's per-operator overhead.
+Why this shape: per-coefficient tokens keep each blendshape's identity (its name embedding) and let
+attention pick which coefficients matter to which region. Full self-attention over 53 tokens costs
+(B, 53, 53) per layer, tens of times an MLP's training step, so self-attention runs over the region
+tokens instead. A coefficient token is affine in psi_j(b_j), so its logits and values against the
+fixed region queries are (regions x 52) slope/offset tables: no (B, 53, d) tensor is ever built.
+Batch-1 inference runs on a precomputed NumPy copy (`fast.FastKanAttn`) that skips PyTorch's
+per-operator dispatch.
 """
 
 from __future__ import annotations
@@ -38,16 +38,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from facetwin.expression import N_BLENDSHAPES
 from facetwin.spec import REGIONS, FaceSpec
 
 from .features import input_scale
-from .kan import KAN
+from .kan import KAN, KANActivation
 
 
 def servo_regions(spec: FaceSpec) -> list[int]:
@@ -67,16 +65,22 @@ class KanAttnPolicy(nn.Module):
         kan_hidden: Sequence[int] = (),
         kan_num: int = 5,
         kan_k: int = 3,
+        gate: str = "sigmoid",
     ):
         super().__init__()
         if d_model % heads:
             raise ValueError(f"d_model ({d_model}) must be divisible by heads ({heads})")
+        if gate not in ("sigmoid", "softmax"):
+            raise ValueError(f"gate must be 'sigmoid' or 'softmax', got {gate!r}")
+        self.gate = gate  # how region queries weigh tokens: sigmoid keeps magnitudes, softmax averages
         n_r, n_s = len(REGIONS), len(regions)
+        self.n_regions = n_r
         self.n_servos, self.d, self.heads = n_s, d_model, heads
         self.register_buffer("scale", torch.from_numpy(input_scale()))
         self.register_buffer("regions", torch.tensor(list(regions), dtype=torch.long))
         d, n_b = d_model, N_BLENDSHAPES
-        # expression tokens
+        # expression tokens, each input first through its own learned spline (undoes saturation)
+        self.input_act = KANActivation(n_b + 3, num=kan_num, k=kan_k, grid_range=(0.0, 1.0))
         self.value_emb = nn.Parameter(torch.randn(n_b, d))
         self.name_emb = nn.Parameter(torch.randn(n_b, d) * 0.1)
         self.head_proj = nn.Linear(3, d)
@@ -100,51 +104,66 @@ class KanAttnPolicy(nn.Module):
 
     def tables(self) -> dict[str, torch.Tensor]:
         """Batch-independent pieces. A coefficient token is affine in its coefficient b_j, so its logit
-        against a fixed query and its value are too: slope and offset tables replace (B, 53, d) tensors."""
+        against a fixed query and its value are too: slope/offset tables replace (B, 53, d) tensors."""
         h, dh = self.heads, self.d // self.heads
-        q = self.region_query.reshape(-1, h, dh).transpose(0, 1) / math.sqrt(dh)  # (h, R, dh)
-        kv = self.read_k(self.value_emb).reshape(-1, h, dh).transpose(0, 1)  # (h, 52, dh)
-        kn = self.read_k(self.name_emb).reshape(-1, h, dh).transpose(0, 1)
+        q = self.region_query.reshape(-1, h, dh) / math.sqrt(dh)  # (R, h, dh)
+        kv = self.read_k(self.value_emb).reshape(-1, 1, h, dh)  # (52, 1, h, dh)
+        kn = self.read_k(self.name_emb).reshape(-1, 1, h, dh)
         return {
             "q": q,
-            "slope": q @ kv.transpose(1, 2),  # (h, R, 52) logit = b_j * slope + offset
-            "offset": q @ kn.transpose(1, 2),
-            "vv": self.read_v(self.value_emb).reshape(-1, h, dh).transpose(0, 1),  # (h, 52, dh) value = b_j vv + vn
-            "vn": self.read_v(self.name_emb).reshape(-1, h, dh).transpose(0, 1),
-            "servo_q": self.servo_query / math.sqrt(self.d),  # (S, d)
+            "slope": (kv * q).sum(-1).transpose(1, 2)[:, None],  # (52, 1, h, R): logit = b_j * slope + offset
+            "offset": (kn * q).sum(-1).transpose(1, 2)[:, None],
+            "vv": self.read_v(self.value_emb),  # (52, d): value = b_j vv_j + vn_j, heads side by side
+            "vn": self.read_v(self.name_emb),
+            "same_head": torch.eye(h, device=q.device).reshape(1, h, 1, h, 1),  # keeps weight head == value head
+            "heads": torch.repeat_interleave(torch.eye(h, device=q.device), dh, dim=0),  # (d, h) sums a head
         }
 
     def drives(self, x: torch.Tensor, t: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
-        """(B, 55) raw expressions -> (B, S) servo drives, the KAN's input."""
+        """(B, 55) raw expressions -> (B, S) servo drives, the KAN's input.
+
+        Tensors are token-major (tokens, B, ...): softmax and sums over a handful of tokens then run
+        across contiguous slices instead of reducing a tiny innermost axis.
+        """
         t = self.tables() if t is None else t
-        n, h, dh = x.shape[0], self.heads, self.d // self.heads
-        x = x * self.scale
-        b = x[:, None, None, :N_BLENDSHAPES]  # (B, 1, 1, 52)
-        head = self.head_proj(x[:, N_BLENDSHAPES:])  # (B, d)
-        # 1: regions read the tokens (einsum keeps the head axis as the only matmul batch)
-        head_k = self.read_k(head).reshape(n, h, dh)  # (B, h, dh)
-        head_logit = torch.einsum("hrd,bhd->bhr", t["q"], head_k)[..., None]  # (B, h, R, 1)
-        a = torch.softmax(torch.cat([b * t["slope"] + t["offset"], head_logit], -1), -1)  # (B, h, R, 53)
-        a_c = a[..., :N_BLENDSHAPES]  # (B, h, R, 52)
-        head_v = self.read_v(head).reshape(n, h, 1, dh)
-        read = torch.einsum("bhrj,hjd->bhrd", a_c * b, t["vv"]) + torch.einsum("bhrj,hjd->bhrd", a_c, t["vn"])
-        read = read + a[..., N_BLENDSHAPES:] * head_v  # (B, h, R, dh)
-        regions = self.region_query + read.transpose(1, 2).reshape(n, -1, self.d)  # (B, R, d)
-        # 2: self-attention over [regions; head]; 6 tokens, so elementwise products beat tiny matmuls
-        u = torch.cat([regions, head[:, None]], 1)  # (B, R+1, d)
-        q, k, v = self.qkv(self.norm(u)).reshape(n, -1, 3, h, dh).unbind(2)  # each (B, R+1, h, dh)
-        logits = (q[:, :, None] * k[:, None]).sum(-1) / math.sqrt(dh)  # (B, R+1 query, R+1 key, h)
-        a = torch.softmax(logits, 2)
-        mixed = (a[..., None] * v[:, None]).sum(2)  # (B, R+1, h, dh)
-        u = u + self.attn_out(mixed.reshape(u.shape))  # (B, R+1, d)
-        # 3: servos read the mixed tokens; each servo's read-out of a token is one scalar
-        logits = torch.einsum("sd,bud->bsu", t["servo_q"], self.servo_k(u)) + self.servo_bias  # (B, S, R+1)
-        said = torch.einsum("bud,sd->bsu", u, self.readout)  # (B, S, R+1): token u read out for servo s
-        return (torch.softmax(logits, -1) * said).sum(-1) + self.readout_bias  # (B, S)
+        n, h, dh, n_b = x.shape[0], self.heads, self.d // self.heads, N_BLENDSHAPES
+        x = self.input_act(x * self.scale)
+        b = x[:, :n_b].T[:, :, None, None]  # (52, B, 1, 1)
+        head = self.head_proj(x[:, n_b:])  # (B, d)
+        # 1: each region's query reads the 53 tokens
+        head_logit = (self.read_k(head).reshape(n, 1, h, dh) * t["q"]).sum(-1)  # (B, R, h)
+        logits = torch.cat([b * t["slope"] + t["offset"], head_logit.transpose(1, 2)[None]])  # (53, B, h, R)
+        a = torch.sigmoid(logits) if self.gate == "sigmoid" else _softmax0(logits)
+        a_c = a[:n_b]  # (52, B, h, R)
+        # values summed over tokens for every (weight head, value head) pair in one matmul each, then
+        # the matching heads kept: cheaper than regrouping (52, B, h, R) per head, which costs a full copy
+        both = (a_c * b).reshape(n_b, -1).T @ t["vv"] + a_c.reshape(n_b, -1).T @ t["vn"]  # (B*h*R, d)
+        read = (both.reshape(n, h, -1, h, dh) * t["same_head"]).sum(3).transpose(1, 2)  # (B, R, h, dh)
+        read = read + a[n_b].transpose(1, 2)[..., None] * self.read_v(head).reshape(n, 1, h, dh)  # head token's value
+        regions = self.region_query + read.reshape(n, -1, self.d)  # (B, R, d)
+        # 2: self-attention over [regions; head], token-major
+        u = torch.cat([regions.transpose(0, 1), head[None]])  # (R+1, B, d)
+        q, k, v = self.qkv(self.norm(u)).chunk(3, -1)  # each (R+1, B, d)
+        logits = (q[:, None] * k[None]) @ t["heads"] / math.sqrt(dh)  # (R+1 query, R+1 key, B, h)
+        a = _softmax0(logits.transpose(0, 1)).transpose(0, 1)  # normalised over keys
+        mixed = ((a @ t["heads"].T) * v[None]).sum(1)  # (R+1, B, d)
+        u = u + self.attn_out(mixed)
+        # 3: each servo's query reads the mixed tokens; a token's read-out for a servo is one scalar
+        logits = self.servo_k(u) @ (self.servo_query.T / math.sqrt(self.d)) + self.servo_bias.T[:, None]  # (R+1, B, S)
+        said = u @ self.readout.T  # (R+1, B, S)
+        return (_softmax0(logits) * said).sum(0) + self.readout_bias  # (B, S)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self.kan(self.drives(x)))
 
-    def kan_inputs(self, x: torch.Tensor) -> torch.Tensor:
-        """What the KAN head sees for expressions x: used to fit its grid to the data."""
-        return self.drives(x)
+    @torch.no_grad()
+    def update_grids(self, x: torch.Tensor) -> None:
+        """Fit both spline grids to what they see for expressions x (pykan's grid update)."""
+        self.input_act.update_grid(x * self.scale)
+        self.kan.update_grid(self.drives(x))
+
+
+def _softmax0(logits: torch.Tensor) -> torch.Tensor:
+    """Softmax over the leading axis."""
+    e = torch.exp(logits - logits.amax(0, keepdim=True))
+    return e / e.sum(0, keepdim=True)

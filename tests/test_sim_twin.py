@@ -41,7 +41,9 @@ def test_apply_settles_the_servos_on_the_command(twin):
         c = rng.uniform(-0.6, 0.6, 25)
         state = twin.apply(c)
         assert np.abs(twin.data.qvel).max() < 5e-3 * 2
-        np.testing.assert_allclose(state.servo_positions, c, atol=0.06)
+        # Servos hold their loads within a degree or two of the goal, as a position loop does.
+        spec = twin.spec
+        np.testing.assert_allclose(spec.offsets_deg(np.clip(state.servo_positions, -1, 1)), spec.offsets_deg(c), atol=2.0)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,148 @@
+"""Policy speed: batch-1 inference latency and training-step time, kan-attn against an MLP of equal size.
+
+`run()` returns a dict (printed as JSON by `python -m facetwin.agents.bench [--quick]`). Times are
+medians over interleaved repetitions (kan-attn and MLP alternate, so load on a shared machine hits
+both alike), on seeded models and data; CUDA is measured too when present.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+from facetwin.spec import default_spec
+
+from .fast import FastKanAttn
+from .kan import KAN
+from .models import DEFAULT_HPARAMS, build_module
+from .networks import MLPPolicy, parameter_count, mlp_hidden_for
+from .policy import servo_regions
+from .synthetic import SyntheticFace
+
+
+def run(quick: bool = False, device: str | None = None, batch_size: int = 256, threads: int | None = 1) -> dict:
+    """Benchmark on `device` (default: CPU, and CUDA when present). `threads` pins PyTorch's CPU threads
+    for the run (1 by default: a control loop runs the policy on one core; None leaves it alone)."""
+    previous = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        return _run(quick, device, batch_size)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _run(quick: bool, device: str | None, batch_size: int) -> dict:
+    spec = default_spec()
+    devices = [device] if device else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    reps = 15 if quick else 60
+    report: dict = {
+        "machine": {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+                    "python": platform.python_version()},
+        "batch_size": batch_size,
+        "repetitions": reps,
+    }
+    x, y = SyntheticFace().sample(batch_size, seed=1)
+    for dev in devices:
+        torch.manual_seed(0)
+        attn = build_module("kan-attn", spec.n, servo_regions(spec), DEFAULT_HPARAMS["kan-attn"])
+        attn.update_grids(torch.from_numpy(x))
+        n_params = parameter_count(attn)
+        width = mlp_hidden_for(n_params, spec.n)
+        mlp = MLPPolicy(spec.n, hidden=(width, width))
+        entry: dict = {
+            "params": {"kan-attn": n_params, "mlp": parameter_count(mlp), "mlp_hidden": [width, width]},
+        }
+        if dev.startswith("cuda"):
+            entry["device_name"] = torch.cuda.get_device_name(torch.device(dev))
+        attn.to(dev).eval()
+        mlp.to(dev).eval()
+        one = torch.from_numpy(x[:1]).to(dev)
+        sync = _sync(dev)
+        with torch.inference_mode():
+            lat = _interleaved({"kan-attn": lambda: attn(one), "mlp": lambda: mlp(one)}, reps * 5, sync)
+        entry["latency_ms_batch1"] = lat
+        if dev == "cpu":
+            fast = FastKanAttn(attn)
+            entry["latency_ms_batch1"]["kan-attn (numpy path, used by policies)"] = _interleaved(
+                {"fast": lambda: fast(x[:1])}, reps * 5, sync)["fast"]
+        xb, yb = torch.from_numpy(x).to(dev), torch.from_numpy(y).to(dev)
+        steps = {"kan-attn": _train_step(attn, xb, yb), "mlp": _train_step(mlp, xb, yb)}
+        if not quick:
+            steps.update(_pykan_steps(xb, yb, dev))
+        step_ms = _interleaved(steps, reps, sync)
+        entry["train_step_ms"] = step_ms
+        entry["train_step_ratio_kan_attn_over_mlp"] = round(step_ms["kan-attn"] / step_ms["mlp"], 2)
+        report[dev] = entry
+    return report
+
+
+def _train_step(module: nn.Module, x: torch.Tensor, y: torch.Tensor):
+    module.train()
+    opt = torch.optim.Adam(module.parameters(), lr=1e-3, foreach=True)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        nn.functional.mse_loss(module(x), y).backward()
+        opt.step()
+
+    return step
+
+
+def _pykan_steps(x: torch.Tensor, y: torch.Tensor, dev: str) -> dict:
+    """The plain-KAN baseline's shape in pykan's MultKAN and in facetwin's KAN, for reference."""
+    try:
+        from kan.MultKAN import MultKAN
+    except ImportError:  # pykan is optional for benchmarking
+        return {}
+    width = [x.shape[1], *DEFAULT_HPARAMS["kan"]["hidden"], y.shape[1]]
+    torch.manual_seed(0)
+    ours = KAN(width).to(dev)
+    theirs = MultKAN(width=list(width), grid=5, k=3, auto_save=False, save_act=False, symbolic_enabled=False,
+                     device=dev, seed=0).to(dev)
+    return {f"facetwin KAN {width}": _train_step(ours, x, y), f"pykan MultKAN {width}": _train_step(theirs, x, y)}
+
+
+def _interleaved(fns: dict, reps: int, sync) -> dict:
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for fn in fns.values():  # warm-up: allocator, kernels, caches
+        for _ in range(3):
+            fn()
+    sync()
+    for _ in range(reps):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            sync()
+            times[name].append(time.perf_counter() - start)
+    return {k: round(statistics.median(v) * 1e3, 4) for k, v in times.items()}
+
+
+def _sync(dev: str):
+    if dev.startswith("cuda"):
+        return lambda: torch.cuda.synchronize(torch.device(dev))
+    return lambda: None
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--device", default=None)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--threads", type=int, default=1, help="PyTorch CPU threads (0: leave as is)")
+    a = p.parse_args(argv)
+    np.random.seed(0)
+    print(json.dumps(run(a.quick, a.device, a.batch_size, a.threads or None), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""Training runs on disk, and the policy object loaded back from one.
+
+A run directory holds `model.safetensors` (every learned tensor) and `config.json` (a `RunConfig`:
+model kind and hyper-parameters, the face spec it was trained for, the expression layout, training
+settings and metrics), plus `loss.png`. A run only loads against the face spec it was trained for.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from safetensors.torch import load_file, save_file
+
+from facetwin.expression import EXPRESSION_NAMES
+from facetwin.spec import FaceSpec, default_spec
+
+from .features import HEAD_SCALE_DEG, as_expression_batch
+from .models import PolicyModel, build_model
+from .policy import servo_regions
+
+FORMAT = "facetwin-policy/1"
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+
+
+class RunError(ValueError):
+    """A run directory is missing, malformed, or does not fit this face / expression layout."""
+
+
+class SpecMismatchError(RunError):
+    """The run was trained for another face spec."""
+
+
+@dataclass
+class RunConfig:
+    model: str
+    hparams: dict
+    spec_name: str
+    spec_fingerprint: str
+    servo_names: list[str]
+    expression_names: list[str] = field(default_factory=lambda: list(EXPRESSION_NAMES))
+    head_scale_deg: float = HEAD_SCALE_DEG
+    training: dict = field(default_factory=dict)
+    format: str = FORMAT
+
+    @classmethod
+    def read(cls, run_dir: str | Path) -> "RunConfig":
+        path = Path(run_dir) / CONFIG_FILE
+        if not path.is_file():
+            raise RunError(f"no {CONFIG_FILE} in {run_dir}: not a facetwin training run (make one with `facetwin train`)")
+        raw = json.loads(path.read_text())
+        if raw.get("format") != FORMAT:
+            raise RunError(f"{path}: format {raw.get('format')!r}, this facetwin reads {FORMAT!r}")
+        return cls(**raw)
+
+    def write(self, run_dir: str | Path) -> None:
+        (Path(run_dir) / CONFIG_FILE).write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+
+@dataclass
+class Policy:
+    """A trained policy for one face: `policy(expr55) -> cmd25` (or (N, 55) -> (N, 25)), commands in [-1, 1]
+    in the face spec's servo order."""
+
+    model: PolicyModel
+    config: RunConfig
+    spec: FaceSpec
+
+    def __call__(self, expression) -> np.ndarray:
+        single = np.ndim(expression) == 1
+        out = self.model.predict(as_expression_batch(expression))
+        return out[0] if single else out
+
+    @property
+    def kind(self) -> str:
+        return self.config.model
+
+    @property
+    def servo_names(self) -> tuple[str, ...]:
+        return self.spec.names
+
+
+def config_for(model: PolicyModel, spec: FaceSpec, training: dict | None = None) -> RunConfig:
+    return RunConfig(model=model.kind, hparams=model.hparams, spec_name=spec.name,
+                     spec_fingerprint=spec.fingerprint, servo_names=list(spec.names), training=training or {})
+
+
+def save_run(run_dir: str | Path, model: PolicyModel, config: RunConfig) -> Path:
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_file(model.tensors(), str(run_dir / WEIGHTS_FILE))
+    config.write(run_dir)
+    return run_dir
+
+
+def check_spec(config: RunConfig, spec: FaceSpec, source: str) -> None:
+    if config.spec_fingerprint == spec.fingerprint and list(config.servo_names) == list(spec.names):
+        return
+    if list(config.servo_names) != list(spec.names):
+        theirs, ours = list(config.servo_names), list(spec.names)
+        diff = [f"#{i}: {a} vs {b}" for i, (a, b) in enumerate(zip(theirs, ours)) if a != b][:3]
+        if len(theirs) != len(ours):
+            diff.insert(0, f"{len(theirs)} servos vs {len(ours)}")
+        what = "servo names/order differ (" + "; ".join(diff) + ")"
+    else:
+        what = "same servo names, but limits or geometry differ"
+    raise SpecMismatchError(
+        f"{source} was trained for face spec {config.spec_name!r} (fingerprint {config.spec_fingerprint}), "
+        f"but this face spec is {spec.name!r} (fingerprint {spec.fingerprint}): {what}. "
+        "Retrain for this face (`facetwin train`), or load with the spec the run was made for."
+    )
+
+
+def load_policy(run_dir: str | Path, spec: FaceSpec | None = None) -> Policy:
+    """Load a run for `spec` (the packaged face by default); a run for another face raises SpecMismatchError."""
+    spec = default_spec() if spec is None else spec
+    config = RunConfig.read(run_dir)
+    check_spec(config, spec, f"run {run_dir}")
+    if list(config.expression_names) != list(EXPRESSION_NAMES) or config.head_scale_deg != HEAD_SCALE_DEG:
+        raise RunError(f"run {run_dir} expects another expression layout/scaling than this facetwin's; retrain it")
+    weights = Path(run_dir) / WEIGHTS_FILE
+    if not weights.is_file():
+        raise RunError(f"{weights} is missing: the run was interrupted before its first checkpoint")
+    model = build_model(config.model, spec.n, servo_regions(spec), config.hparams)
+    try:
+        model.load_tensors(load_file(str(weights)))
+    except (RuntimeError, KeyError) as exc:  # tensors of another version of this model kind
+        raise RunError(f"{weights} does not fit a {config.model} model with the recorded hyper-parameters: {exc}") from exc
+    return Policy(model=model, config=config, spec=spec)

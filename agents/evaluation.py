@@ -1,0 +1,339 @@
+"""Closed-loop evaluation on human faces: perceive -> policy -> twin -> re-perceive -> compare.
+
+For every face in a folder of images or a video: MediaPipe reads the person's expression, the policy
+turns it into 25 servo commands, the twin settles under them and is read back, either on the fast path
+(the twin's own landmarks through the blendshape network) or, with ``pixels``, by rendering it and
+running the full Face Landmarker on the render. The reached expression is scored against the person's
+(`expression_error`), and the oracle (`oracle.optimise`) shows what the face could have reached.
+
+The oracle searches on the fast path (a render per candidate would cost ~100x more); on the pixel
+path its winner is re-scored through pixels like the policy's answer, so the ratio compares like with
+like there too, and can fall below 1 when the two read-outs disagree.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from facetwin.agents.eval_policy import EvalPolicy
+from facetwin.agents.expression_error import REGIONS, ExpressionError, expression_error
+from facetwin.agents.oracle import DEFAULT_BUDGET, OracleConfig, OracleResult, feasible, optimise, reach
+from facetwin.agents.sheet import SheetTile, crop_face
+from facetwin.expression import Expression
+from facetwin.perception.sources import IMAGE_SUFFIXES
+from facetwin.sim.twin import FaceTwin
+
+RENDER_SIZE = 512  # the pixel path's render; the twin's fast-path camera has the same size
+# Latency stages, in loop order; the pixel path replaces twin_readout with render + perceive.
+FAST_STAGES = ("perceive_human", "policy", "twin_settle", "twin_readout")
+PIXEL_STAGES = ("perceive_human", "policy", "twin_settle", "twin_render", "twin_perceive")
+
+
+class EvalError(ValueError):
+    """Nothing to evaluate (no faces found, bad settings); the message says what to change."""
+
+
+@dataclass
+class EvalConfig:
+    pixels: bool = False  # re-perceive the twin from a render with the full landmarker
+    oracle_budget: int = DEFAULT_BUDGET  # twin evaluations per face; 0 skips the oracle
+    max_faces: int | None = None  # stop after this many faces found
+    stride: int = 1  # use every stride-th frame (videos)
+    seed: int = 0
+    keep_tiles: bool = False  # keep images for a contact sheet
+
+    def __post_init__(self) -> None:
+        if self.oracle_budget < 0:
+            raise EvalError(f"the oracle budget must be >= 0 (0 skips the oracle), got {self.oracle_budget}")
+        if self.max_faces is not None and self.max_faces < 1:
+            raise EvalError(f"max_faces must be at least 1, got {self.max_faces}")
+        if self.stride < 1:
+            raise EvalError(f"stride must be at least 1, got {self.stride}")
+
+
+@dataclass
+class OracleScore:
+    command: np.ndarray
+    error: ExpressionError
+    evaluations: int
+    seconds: float
+    start: str
+
+
+@dataclass
+class FaceResult:
+    """One face: the policy's command and score, the oracle's, and how long each stage took."""
+
+    path: str
+    index: int  # frame index in the source
+    timestamp: float
+    target: Expression
+    command: np.ndarray  # the policy's command as sent (clipped, coupling-limited)
+    error: ExpressionError
+    twin_face_found: bool  # pixel path: the landmarker found the twin's face in the render
+    oracle: OracleScore | None
+    latency_ms: dict[str, float]
+    tiles: list[SheetTile] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        out = {
+            "path": self.path,
+            "index": self.index,
+            "timestamp": self.timestamp,
+            "blendshape_mae": self.error.blendshape_mae,
+            "head_error_deg": self.error.head_error_deg,
+            "per_region": self.error.per_region,
+            "oracle_blendshape_mae": None,
+            "oracle_head_error_deg": None,
+            "oracle_per_region": None,
+            "ratio_to_oracle": None,
+            "twin_face_found": self.twin_face_found,
+            "target_head_deg": [float(v) for v in self.target.head],
+            "policy_command": [round(float(v), 4) for v in self.command],
+            "latency_ms": self.latency_ms,
+        }
+        if self.oracle is not None:
+            o = self.oracle
+            out.update(
+                oracle_blendshape_mae=o.error.blendshape_mae,
+                oracle_head_error_deg=o.error.head_error_deg,
+                oracle_per_region=o.error.per_region,
+                ratio_to_oracle=_ratio(self.error.blendshape_mae, o.error.blendshape_mae),
+                oracle_command=[round(float(v), 4) for v in o.command],
+                oracle_evaluations=o.evaluations,
+                oracle_start=o.start,
+            )
+        return out
+
+
+@dataclass
+class EvalReport:
+    policy: str
+    policy_kind: str
+    faces: str
+    pixels: bool
+    oracle_budget: int
+    results: list[FaceResult]
+    skipped: list[dict]  # frames without a usable face: path, index, reason
+    seconds: float
+    machine: dict
+
+    @property
+    def blendshape_mae(self) -> float:
+        return float(np.mean([r.error.blendshape_mae for r in self.results]))
+
+    @property
+    def oracle_blendshape_mae(self) -> float | None:
+        if any(r.oracle is None for r in self.results):
+            return None
+        return float(np.mean([r.oracle.error.blendshape_mae for r in self.results]))
+
+    @property
+    def ratio_to_oracle(self) -> float | None:
+        oracle = self.oracle_blendshape_mae
+        return None if oracle is None else _ratio(self.blendshape_mae, oracle)
+
+    def latency_ms(self, q: float | None = None) -> dict[str, float]:
+        """Per stage: the mean over faces (or the q-th percentile)."""
+        stages = self.results[0].latency_ms.keys()
+        agg = np.mean if q is None else (lambda v: np.percentile(v, q))
+        return {s: float(agg([r.latency_ms[s] for r in self.results])) for s in stages}
+
+    def to_dict(self) -> dict:
+        rs = self.results
+        oracle = self.oracle_blendshape_mae
+        return {
+            "policy": self.policy,
+            "policy_kind": self.policy_kind,
+            "faces": self.faces,
+            "readout": "pixels" if self.pixels else "fast",
+            "n_faces": len(rs),
+            "n_skipped": len(self.skipped),
+            "blendshape_mae": self.blendshape_mae,
+            "oracle_blendshape_mae": oracle,
+            "ratio_to_oracle": self.ratio_to_oracle,
+            "head_error_deg": float(np.mean([r.error.head_error_deg for r in rs])),
+            "oracle_head_error_deg": None if oracle is None else float(np.mean([r.oracle.error.head_error_deg for r in rs])),
+            "per_region": {g: float(np.mean([r.error.per_region[g] for r in rs])) for g in REGIONS},
+            "oracle_per_region": None
+            if oracle is None
+            else {g: float(np.mean([r.oracle.error.per_region[g] for r in rs])) for g in REGIONS},
+            "oracle_budget": self.oracle_budget,
+            "latency_ms": self.latency_ms(),
+            "latency_ms_p95": self.latency_ms(95),
+            "seconds": self.seconds,
+            "machine": self.machine,
+            "per_face": [r.to_dict() for r in rs],
+            "skipped": self.skipped,
+        }
+
+
+def _ratio(policy: float, oracle: float) -> float:
+    return float(policy / oracle) if oracle > 0 else (1.0 if policy == 0 else float("inf"))
+
+
+def machine_info() -> dict:
+    import mujoco
+    import torch
+
+    info = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": __import__("os").cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "mujoco": mujoco.__version__,
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+    try:
+        info["cpu_model"] = next(
+            line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")
+        )
+    except (OSError, StopIteration):
+        pass
+    return info
+
+
+class _Clock:
+    """Milliseconds per named stage of one face."""
+
+    def __init__(self):
+        self.ms: dict[str, float] = {}
+        self._t = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.ms[stage] = self.ms.get(stage, 0.0) + 1e3 * (now - self._t)
+        self._t = now
+
+    def skip(self) -> None:
+        """Leave the time since the last lap out of every stage."""
+        self._t = time.perf_counter()
+
+
+class ClosedLoop:
+    """The twin and perceivers of one evaluation, reused across faces."""
+
+    def __init__(self, policy: EvalPolicy, twin: FaceTwin | None = None, config: EvalConfig | None = None, bundle=None):
+        from facetwin.perception import FacePerceiver
+
+        self.policy, self.config = policy, config or EvalConfig()
+        self.twin = twin or FaceTwin(bundle=bundle)
+        if policy.n_commands != self.twin.spec.n:
+            raise EvalError(f"policy {policy.name} gives {policy.n_commands} commands, the twin's face has {self.twin.spec.n}")
+        # The twin's renders are unrelated stills, never a video track of the person.
+        self._twin_perceiver = FacePerceiver(bundle, mode="image", max_faces=1) if self.config.pixels else None
+        # One-time costs (the renderer's GL context, importing cma) stay out of the first face's latency.
+        if self.config.pixels or self.config.keep_tiles:
+            self.twin.render(RENDER_SIZE)
+        if self.config.oracle_budget > 0:
+            import cma  # noqa: F401
+
+    def close(self) -> None:
+        if self._twin_perceiver is not None:
+            self._twin_perceiver.close()
+
+    def read_twin(self, clock: _Clock) -> tuple[Expression, np.ndarray | None]:
+        """The settled twin's expression (and its render on the pixel path)."""
+        if self._twin_perceiver is None:
+            expr = self.twin.expression()
+            clock.lap("twin_readout")
+            return expr, None
+        img = self.twin.render(RENDER_SIZE)
+        clock.lap("twin_render")
+        expr = self._twin_perceiver.perceive(img)
+        clock.lap("twin_perceive")
+        return expr, img
+
+    def twin_tile(self, command: np.ndarray, caption: str, image: np.ndarray | None = None) -> SheetTile:
+        if image is None:
+            reach(self.twin, command)
+            image = self.twin.render(RENDER_SIZE)
+        return SheetTile(crop_face(image, self.twin.landmarks_px((RENDER_SIZE, RENDER_SIZE))), caption)
+
+    def face(self, rgb: np.ndarray, target: Expression, path: str, index: int, timestamp: float, clock: _Clock) -> FaceResult:
+        cfg = self.config
+        command = feasible(self.policy(target.vector), self.twin)
+        clock.lap("policy")
+        self.twin.reset()
+        clock.skip()  # every face starts from neutral: evaluation bookkeeping, not part of the loop
+        self.twin.apply(command, readout=False)
+        clock.lap("twin_settle")
+        reached, img = self.read_twin(clock)
+        error = expression_error(target, reached if reached.face_found else Expression.empty())
+        oracle = None
+        tiles: list[SheetTile] = []
+        if cfg.keep_tiles:
+            name = Path(path).name if Path(path).suffix.lower() in IMAGE_SUFFIXES else f"{Path(path).name}#{index}"
+            tiles = [
+                SheetTile(crop_face(rgb, target.landmarks), f"human {name}"),
+                self.twin_tile(command, f"policy MAE {error.blendshape_mae:.3f}", img),
+            ]
+        if cfg.oracle_budget > 0:
+            t0 = time.perf_counter()
+            found: OracleResult = optimise(
+                self.twin, target, {"policy": command}, OracleConfig(budget=cfg.oracle_budget, seed=cfg.seed + index)
+            )
+            oracle_error = found.error
+            if self._twin_perceiver is not None:  # score the oracle's command as the policy's was scored
+                reach(self.twin, found.command)
+                seen = self._twin_perceiver.perceive(self.twin.render(RENDER_SIZE))
+                oracle_error = expression_error(target, seen if seen.face_found else Expression.empty())
+            oracle = OracleScore(found.command, oracle_error, found.evaluations, found.seconds, found.start)
+            clock.ms["oracle"] = 1e3 * (time.perf_counter() - t0)
+            if cfg.keep_tiles:
+                tiles.append(self.twin_tile(found.command, f"oracle MAE {oracle_error.blendshape_mae:.3f}"))
+        return FaceResult(path, index, timestamp, target, command, error, reached.face_found, oracle, clock.ms, tiles)
+
+
+def evaluate(
+    policy: EvalPolicy,
+    faces: str | Path,
+    *,
+    config: EvalConfig | None = None,
+    twin: FaceTwin | None = None,
+    bundle=None,
+    progress: bool = False,
+) -> EvalReport:
+    """Run the closed loop over every face in `faces` (a folder of images, an image or a video)."""
+    from tqdm import tqdm
+
+    from facetwin.perception import FacePerceiver, open_source
+
+    cfg = config or EvalConfig()
+    t0 = time.perf_counter()
+    results: list[FaceResult] = []
+    skipped: list[dict] = []
+    loop = ClosedLoop(policy, twin, cfg, bundle)
+    try:
+        with open_source(faces) as source:
+            if source.kind == "webcam" and cfg.max_faces is None:
+                raise EvalError("a webcam never ends: give max_faces (--max-faces N)")
+            mode = "image" if source.kind == "image" else "video"
+            total = len(source) if hasattr(source, "__len__") else getattr(source, "frame_count", None)
+            with FacePerceiver(bundle, mode=mode) as perceiver:
+                bar = tqdm(total=cfg.max_faces or total, disable=not progress, unit="face", desc="eval")
+                for frame in source:
+                    if frame.index % cfg.stride:
+                        continue
+                    clock = _Clock()
+                    target = perceiver.perceive(frame.rgb, frame.timestamp)
+                    clock.lap("perceive_human")
+                    if not target.face_found:
+                        skipped.append({"path": frame.path, "index": frame.index, "reason": "no face found"})
+                        continue
+                    results.append(loop.face(frame.rgb, target, frame.path, frame.index, frame.timestamp, clock))
+                    bar.update(1)
+                    if cfg.max_faces is not None and len(results) >= cfg.max_faces:
+                        break
+                bar.close()
+    finally:
+        loop.close()
+    if not results:
+        raise EvalError(f"no face was found in any frame of {faces}; check the images show a frontal face")
+    return EvalReport(policy.name, policy.kind, str(faces), cfg.pixels, cfg.oracle_budget, results, skipped, time.perf_counter() - t0, machine_info())

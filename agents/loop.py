@@ -1,0 +1,102 @@
+"""The training loop shared by the neural policies: minibatch Adam on MSE, early stopping on validation."""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+
+@dataclass
+class FitSettings:
+    epochs: int = 200
+    batch_size: int = 256
+    lr: float | None = None  # None: the model kind's default (models.DEFAULT_LR)
+    weight_decay: float = 0.0
+    patience: int = 20  # epochs without a better validation loss before stopping
+    seed: int = 0
+    device: str | None = None  # None: CUDA when available, else CPU
+    progress: bool = True
+    grid_update_epochs: tuple[int, ...] = (0, 2, 5)  # KAN grids re-fit to the data before these epochs
+    grid_samples: int = 2048
+
+
+@dataclass
+class FitHistory:
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    best_epoch: int = 0
+    best_val_loss: float = float("inf")
+    stopped_early: bool = False
+    seconds: float = 0.0
+    device: str = "cpu"
+
+
+def resolve_device(device: str | None) -> torch.device:
+    if device in (None, "", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but this PyTorch sees no CUDA device; use --device cpu")
+    return dev
+
+
+def fit_module(module: nn.Module, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
+               settings: FitSettings) -> FitHistory:
+    """Train `module` in place; it ends holding the weights of its best validation epoch, on the CPU."""
+    dev = resolve_device(settings.device)
+    torch.manual_seed(settings.seed)
+    rng = np.random.default_rng(settings.seed)
+    module.to(dev)
+    xt, yt = torch.as_tensor(x, device=dev), torch.as_tensor(y, device=dev)
+    xv, yv = torch.as_tensor(x_val, device=dev), torch.as_tensor(y_val, device=dev)
+    opt = torch.optim.Adam(module.parameters(), lr=settings.lr or 3e-3, weight_decay=settings.weight_decay, foreach=True)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=max(2, settings.patience // 3))
+    hist = FitHistory(device=str(dev))
+    best = copy.deepcopy(module.state_dict())
+    start = time.perf_counter()
+    bar = tqdm(range(settings.epochs), desc=type(module).__name__, disable=not settings.progress, leave=False)
+    for epoch in bar:
+        if epoch in settings.grid_update_epochs and hasattr(module, "update_grids"):
+            module.eval()
+            module.update_grids(xt[rng.permutation(len(xt))[: settings.grid_samples]])
+        module.train()
+        order = torch.as_tensor(rng.permutation(len(xt)), device=dev)
+        total = 0.0
+        for s in range(0, len(xt), settings.batch_size):
+            idx = order[s : s + settings.batch_size]
+            opt.zero_grad(set_to_none=True)
+            loss = nn.functional.mse_loss(module(xt[idx]), yt[idx])
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(idx)
+        hist.train_loss.append(total / len(xt))
+        hist.val_loss.append(evaluate(module, xv, yv))
+        sched.step(hist.val_loss[-1])
+        if hist.val_loss[-1] < hist.best_val_loss - 1e-7:
+            hist.best_val_loss, hist.best_epoch = hist.val_loss[-1], epoch
+            best = copy.deepcopy(module.state_dict())
+        bar.set_postfix(train=f"{hist.train_loss[-1]:.4g}", val=f"{hist.val_loss[-1]:.4g}")
+        if epoch - hist.best_epoch >= settings.patience:
+            hist.stopped_early = True
+            break
+    bar.close()
+    module.load_state_dict(best)
+    module.to("cpu").eval()
+    hist.seconds = time.perf_counter() - start
+    return hist
+
+
+@torch.no_grad()
+def evaluate(module: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int = 8192) -> float:
+    module.eval()
+    if len(x) == 0:
+        return float("nan")
+    total = sum(nn.functional.mse_loss(module(x[s : s + chunk]), y[s : s + chunk], reduction="sum").item()
+                for s in range(0, len(x), chunk))
+    return total / y.numel()

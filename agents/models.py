@@ -1,0 +1,183 @@
+"""The five policy kinds behind one interface: `fit(x, y, x_val, y_val, settings)`, `predict(x (N,55)) -> (N,S)`.
+
+| kind     | what                                                      | fitted by            |
+|----------|-----------------------------------------------------------|----------------------|
+| kan-attn | attention over expression tokens + KAN head (policy.py)   | Adam, early stopping |
+| kan      | plain KAN [55 -> hidden -> S]                             | Adam, early stopping |
+| mlp      | inverse-model MLP (Eva / EMO style)                       | Adam, early stopping |
+| linear   | ridge regression                                          | closed form          |
+| knn      | mean command of the nearest training expressions          | stores the data      |
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+import torch
+from torch import nn
+
+from .baselines import NearestNeighbours, Ridge
+from .features import as_expression_batch
+from .loop import FitHistory, FitSettings, evaluate, fit_module
+from .networks import KANPolicy, MLPPolicy
+from .policy import KanAttnPolicy
+
+MODEL_KINDS = ("kan-attn", "kan", "mlp", "linear", "knn")
+
+DEFAULT_HPARAMS: dict[str, dict] = {
+    "kan-attn": {"d_model": 16, "heads": 2, "gate": "sigmoid", "own_region_bias": 2.0, "kan_hidden": [], "kan_num": 5, "kan_k": 3},
+    "kan": {"hidden": [32], "kan_num": 5, "kan_k": 3},
+    "mlp": {"hidden": [128, 128], "dropout": 0.0},
+    "linear": {"alpha": 1e-3},
+    "knn": {"neighbours": 1},
+}
+
+
+DEFAULT_LR = {"kan-attn": 1e-2, "kan": 3e-3, "mlp": 3e-3}
+
+
+class PolicyModel(ABC):
+    kind: str
+
+    def __init__(self, n_servos: int, regions: Sequence[int], hparams: dict):
+        self.n_servos, self.regions, self.hparams = n_servos, list(regions), hparams
+
+    @abstractmethod
+    def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
+            settings: FitSettings) -> FitHistory: ...
+
+    @abstractmethod
+    def predict(self, x) -> np.ndarray: ...
+
+    @abstractmethod
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """Everything learned, for the safetensors checkpoint."""
+
+    @abstractmethod
+    def load_tensors(self, tensors: dict[str, torch.Tensor]) -> None: ...
+
+
+class TorchModel(PolicyModel):
+    """A neural policy; CPU inference, with a NumPy fast path where one exists."""
+
+    def __init__(self, kind: str, n_servos: int, regions: Sequence[int], hparams: dict):
+        super().__init__(n_servos, regions, hparams)
+        self.kind = kind
+        self.module = build_module(kind, n_servos, regions, hparams)
+        self._fast = None
+
+    def fit(self, x, y, x_val, y_val, settings):
+        self._fast = None
+        if settings.lr is None:
+            settings = replace(settings, lr=DEFAULT_LR[self.kind])
+        return fit_module(self.module, x, y, x_val, y_val, settings)
+
+    def predict(self, x) -> np.ndarray:
+        x = as_expression_batch(x)
+        if self._fast is None:
+            self._fast = _fast_path(self.module)
+        if self._fast is not None:
+            return self._fast(x).astype(np.float32)
+        with torch.inference_mode():
+            return self.module(torch.from_numpy(x)).numpy()
+
+    def tensors(self):
+        return {k: v.detach().cpu().contiguous() for k, v in self.module.state_dict().items()}
+
+    def load_tensors(self, tensors):
+        self.module.load_state_dict(tensors)
+        self.module.eval()
+        self._fast = None
+
+
+class RidgeModel(PolicyModel):
+    kind = "linear"
+
+    def __init__(self, n_servos, regions, hparams):
+        super().__init__(n_servos, regions, hparams)
+        self.ridge = Ridge(hparams["alpha"])
+
+    def fit(self, x, y, x_val, y_val, settings):
+        self.ridge.fit(x, y)
+        return _closed_form_history(self, x, y, x_val, y_val)
+
+    def predict(self, x):
+        return self.ridge.predict(as_expression_batch(x))
+
+    def tensors(self):
+        return {"weight": torch.from_numpy(self.ridge.weight)}
+
+    def load_tensors(self, tensors):
+        self.ridge.weight = tensors["weight"].numpy()
+
+
+class KnnModel(PolicyModel):
+    kind = "knn"
+
+    def __init__(self, n_servos, regions, hparams):
+        super().__init__(n_servos, regions, hparams)
+        self.knn = NearestNeighbours(hparams["neighbours"])
+
+    def fit(self, x, y, x_val, y_val, settings):
+        self.knn.fit(x, y)
+        return _closed_form_history(self, x, y, x_val, y_val)
+
+    def predict(self, x):
+        return self.knn.predict(as_expression_batch(x))
+
+    def tensors(self):
+        return {"scaled_expressions": torch.from_numpy(self.knn.x), "commands": torch.from_numpy(self.knn.y)}
+
+    def load_tensors(self, tensors):
+        self.knn.x, self.knn.y = tensors["scaled_expressions"].numpy(), tensors["commands"].numpy()
+
+
+def build_module(kind: str, n_servos: int, regions: Sequence[int], hp: dict) -> nn.Module:
+    if kind == "kan-attn":
+        return KanAttnPolicy(regions, d_model=hp["d_model"], heads=hp["heads"], own_region_bias=hp["own_region_bias"],
+                             gate=hp["gate"],
+                             kan_hidden=hp["kan_hidden"], kan_num=hp["kan_num"], kan_k=hp["kan_k"])
+    if kind == "kan":
+        return KANPolicy(n_servos, hidden=hp["hidden"], kan_num=hp["kan_num"], kan_k=hp["kan_k"])
+    if kind == "mlp":
+        return MLPPolicy(n_servos, hidden=hp["hidden"], dropout=hp["dropout"])
+    raise ValueError(f"{kind!r} is not a neural policy kind")
+
+
+def build_model(kind: str, n_servos: int, regions: Sequence[int], hparams: dict | None = None) -> PolicyModel:
+    """A fresh model of `kind`; `hparams` override DEFAULT_HPARAMS[kind] key by key."""
+    if kind not in MODEL_KINDS:
+        raise ValueError(f"unknown policy kind {kind!r}; choose one of {', '.join(MODEL_KINDS)}")
+    hp = dict(DEFAULT_HPARAMS[kind])
+    unknown = set(hparams or {}) - set(hp)
+    if unknown:
+        raise ValueError(f"{kind} has no hyper-parameter(s) {sorted(unknown)}; known: {sorted(hp)}")
+    hp.update(hparams or {})
+    if kind == "linear":
+        return RidgeModel(n_servos, regions, hp)
+    if kind == "knn":
+        return KnnModel(n_servos, regions, hp)
+    return TorchModel(kind, n_servos, regions, hp)
+
+
+def _closed_form_history(model: PolicyModel, x, y, x_val, y_val) -> FitHistory:
+    train = float(np.mean((model.predict(x) - y) ** 2))
+    val = float(np.mean((model.predict(x_val) - y_val) ** 2)) if len(x_val) else float("nan")
+    return FitHistory(train_loss=[train], val_loss=[val], best_epoch=0, best_val_loss=val)
+
+
+def _fast_path(module: nn.Module):
+    from .fast import FastKAN, FastKanAttn
+
+    if isinstance(module, KanAttnPolicy):
+        return FastKanAttn(module)
+    if isinstance(module, KANPolicy):
+        scale, kan = module.scale.numpy(), FastKAN(module.kan)
+        return lambda x: np.tanh(kan(x * scale))
+    return None
+
+
+__all__ = ["MODEL_KINDS", "DEFAULT_HPARAMS", "PolicyModel", "build_model", "FitSettings", "FitHistory", "evaluate"]

@@ -1,0 +1,151 @@
+"""Fit a policy to (expression -> servo command) pairs and write a run directory.
+
+`train_from_arrays` is the whole pipeline on arrays; `train_from_dataset` reads a facetwin dataset
+(LeRobot-v3 style, via facetwin.dataset.load_arrays) first. Validation rows are whole episodes when
+episode indices are given, so frames of one episode never sit on both sides of the split.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from facetwin.expression import EXPRESSION_DIM
+from facetwin.spec import FaceSpec, default_spec
+
+from .checkpoint import Policy, config_for, save_run
+from .loop import FitHistory, FitSettings
+from .models import build_model
+from .policy import servo_regions
+
+
+@dataclass
+class TrainResult:
+    policy: Policy
+    history: FitHistory
+    val_mse: float
+    mean_baseline_val_mse: float  # predicting the training mean command for every frame
+    n_train: int
+    n_val: int
+    run_dir: Path | None = None
+
+
+def split_validation(n: int, val_fraction: float, seed: int = 0,
+                     episode_index: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(train rows, validation rows). With episode_index, whole episodes go to validation."""
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    rng = np.random.default_rng(seed)
+    if episode_index is None:
+        order = rng.permutation(n)
+        n_val = int(round(n * val_fraction)) if n > 1 else 0
+        return np.sort(order[n_val:]), np.sort(order[:n_val])
+    episodes = np.unique(episode_index)
+    if len(episodes) < 2 and val_fraction > 0:
+        raise ValueError("validation by episode needs at least 2 episodes; record more, or pass no episode index")
+    shuffled = rng.permutation(episodes)
+    n_val_ep = min(len(episodes) - 1, max(1, int(round(len(episodes) * val_fraction)))) if val_fraction > 0 else 0
+    is_val = np.isin(episode_index, shuffled[:n_val_ep])
+    return np.flatnonzero(~is_val), np.flatnonzero(is_val)
+
+
+def train_from_arrays(
+    expression: np.ndarray,
+    action: np.ndarray,
+    *,
+    model: str = "kan-attn",
+    out_dir: str | Path | None = None,
+    settings: FitSettings | None = None,
+    hparams: dict | None = None,
+    val_fraction: float = 0.1,
+    episode_index: np.ndarray | None = None,
+    max_samples: int | None = None,
+    spec: FaceSpec | None = None,
+) -> TrainResult:
+    """Fit `model` on expression (N, 55) -> action (N, S); write a run to out_dir when given."""
+    spec = default_spec() if spec is None else spec
+    settings = FitSettings() if settings is None else settings
+    x, y = _check_arrays(expression, action, spec)
+    ep = None if episode_index is None else np.asarray(episode_index).reshape(-1)
+    if ep is not None and len(ep) != len(x):
+        raise ValueError(f"episode_index has {len(ep)} rows, expression has {len(x)}")
+    if max_samples is not None and len(x) > max_samples:
+        keep = np.sort(np.random.default_rng(settings.seed).choice(len(x), max_samples, replace=False))
+        x, y, ep = x[keep], y[keep], None if ep is None else ep[keep]
+    train, val = split_validation(len(x), val_fraction, settings.seed, ep)
+    policy_model = build_model(model, spec.n, servo_regions(spec), hparams)
+    history = policy_model.fit(x[train], y[train], x[val], y[val], settings)
+    val_mse = float(np.mean((policy_model.predict(x[val]) - y[val]) ** 2)) if len(val) else float("nan")
+    mean_mse = float(np.mean((y[train].mean(0) - y[val]) ** 2)) if len(val) else float("nan")
+    training = {
+        "settings": asdict(settings),
+        "n_train": int(len(train)),
+        "n_val": int(len(val)),
+        "split": "episode" if ep is not None else "frame",
+        "val_mse": val_mse,
+        "mean_baseline_val_mse": mean_mse,
+        "best_epoch": history.best_epoch,
+        "epochs_run": len(history.train_loss),
+        "stopped_early": history.stopped_early,
+        "seconds": round(history.seconds, 3),
+        "device": history.device,
+    }
+    config = config_for(policy_model, spec, training)
+    result = TrainResult(Policy(policy_model, config, spec), history, val_mse, mean_mse, len(train), len(val))
+    if out_dir is not None:
+        result.run_dir = save_run(out_dir, policy_model, config)
+        plot_losses(history, result.run_dir / "loss.png", f"{model}: val MSE {val_mse:.4g} (mean baseline {mean_mse:.4g})")
+    return result
+
+
+def train_from_dataset(data_dir: str | Path, *, spec: FaceSpec | None = None, **kwargs) -> TrainResult:
+    """Train on a facetwin dataset; it must have been recorded for the same face spec."""
+    from facetwin.dataset import load_arrays  # imported here so array training never needs the dataset code
+
+    spec = default_spec() if spec is None else spec
+    arrays = load_arrays(data_dir, landmarks=False)
+    recorded = getattr(arrays.info, "spec_fingerprint", None)
+    if recorded and recorded != spec.fingerprint:
+        raise ValueError(
+            f"dataset {data_dir} was recorded for face spec {arrays.info.spec_name!r} (fingerprint {recorded}), "
+            f"but training is for {spec.name!r} (fingerprint {spec.fingerprint}); record a dataset for this face"
+        )
+    return train_from_arrays(arrays.expression, arrays.action, episode_index=arrays.episode_index, spec=spec, **kwargs)
+
+
+def plot_losses(history: FitHistory, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    epochs = np.arange(1, len(history.train_loss) + 1)
+    ax.plot(epochs, history.train_loss, label="train", marker="." if len(epochs) < 3 else None)
+    ax.plot(epochs, history.val_loss, label="validation", marker="." if len(epochs) < 3 else None)
+    ax.axvline(history.best_epoch + 1, color="grey", ls=":", label="kept")
+    ax.set(xlabel="epoch", ylabel="MSE (commands)", title=title)
+    if min(history.train_loss + history.val_loss, default=1.0) > 0:
+        ax.set_yscale("log")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _check_arrays(expression, action, spec: FaceSpec) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(expression, np.float32)
+    y = np.asarray(action, np.float32)
+    if x.ndim != 2 or x.shape[1] != EXPRESSION_DIM:
+        raise ValueError(f"expression must be (N, {EXPRESSION_DIM}); got {x.shape}")
+    if y.shape != (len(x), spec.n):
+        raise ValueError(f"action must be (N, {spec.n}) commands for face spec {spec.name!r}, matching expression's N={len(x)}; got {y.shape}")
+    if len(x) < 2:
+        raise ValueError("need at least 2 samples to train")
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise ValueError("expression/action contain NaN or inf; drop frames without a face before training")
+    if np.abs(y).max() > 1.0 + 1e-6:
+        raise ValueError(f"actions must be normalised commands in [-1, 1]; max |action| is {np.abs(y).max():.3g}")
+    return x, y

@@ -1,0 +1,56 @@
+"""`facetwin train`: fit a policy (expression -> servo commands) on a recorded dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from facetwin.cli import CLIError
+
+MODEL_CHOICES = ("kan-attn", "kan", "mlp", "linear", "knn")  # agents.models.MODEL_KINDS, without importing torch
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("train", help="train a policy from a dataset (expression -> 25 servo commands)",
+                              description="Train a policy mapping target expressions to servo commands.")
+    p.add_argument("--data", required=True, type=Path, help="dataset directory (LeRobot-v3 style, from facetwin)")
+    p.add_argument("--model", default="kan-attn", choices=MODEL_CHOICES)
+    p.add_argument("--out", required=True, type=Path, help="run directory to write (checkpoint, config.json, loss.png)")
+    p.add_argument("--epochs", type=int, default=200)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default: per model kind)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA when available)")
+    p.add_argument("--max-samples", type=int, default=None, help="train on a random subset of this many frames")
+    p.add_argument("--val-fraction", type=float, default=0.1, help="share held out for validation (whole episodes)")
+    p.add_argument("--patience", type=int, default=20, help="epochs without improvement before stopping")
+    p.add_argument("--threads", type=int, default=None,
+                   help="PyTorch CPU threads (default: PyTorch's choice; 1 is quickest on a busy shared machine)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from facetwin.agents.loop import FitSettings
+    from facetwin.agents.train import train_from_dataset
+    from facetwin.dataset import DatasetError
+
+    if not args.data.is_dir():
+        raise CLIError(f"no dataset directory at {args.data}")
+    if args.epochs < 1 or args.batch_size < 1 or args.patience < 1:
+        raise CLIError("--epochs, --batch-size and --patience must be at least 1")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    settings = FitSettings(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patience=args.patience,
+                           seed=args.seed, device=args.device, progress=not args.no_progress)
+    try:
+        result = train_from_dataset(args.data, model=args.model, out_dir=args.out, settings=settings,
+                                    val_fraction=args.val_fraction, max_samples=args.max_samples)
+    except (ValueError, FileNotFoundError, DatasetError) as exc:
+        raise CLIError(str(exc)) from exc
+    print(f"{args.model}: {result.n_train} train / {result.n_val} validation frames, "
+          f"{len(result.history.train_loss)} epochs on {result.history.device}")
+    print(f"validation MSE {result.val_mse:.5f} (predicting the mean: {result.mean_baseline_val_mse:.5f})")
+    print(f"wrote {result.run_dir}")
+    return 0

@@ -1,0 +1,72 @@
+"""`facetwin train` and `facetwin export`: a recorded dataset in, a checked ONNX policy out that computes the same commands."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx.reference import ReferenceEvaluator
+
+from facetwin.agents.checkpoint import load_policy
+from facetwin.agents.synthetic import SyntheticFace
+from facetwin.cli import main
+from facetwin.dataset import DatasetWriter, EpisodeFrames
+from facetwin.spec import default_spec
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data") / "synthetic"
+    face = SyntheticFace()
+    with DatasetWriter(root, fps=30, landmarks=False) as writer:
+        for ep in range(6):
+            expression, commands = face.sample(60, seed=ep)
+            writer.add_episode(EpisodeFrames(action=commands, state=commands, expression=expression))
+    return root
+
+
+@pytest.fixture(scope="module")
+def run(dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "kan-attn"
+    code = main(["train", "--data", str(dataset), "--model", "kan-attn", "--out", str(out), "--epochs", "3",
+                 "--val-fraction", "0.34", "--seed", "1", "--no-progress"])
+    assert code == 0
+    return out
+
+
+def test_train_cli_writes_a_run_split_by_episode(run, capsys):
+    policy = load_policy(run)
+    assert policy.kind == "kan-attn"
+    assert policy.config.training["split"] == "episode"
+    assert policy.config.training["n_val"] == 120  # 2 of 6 episodes of 60 frames
+
+
+def test_onnx_export_is_checked_and_computes_the_policy(run, tmp_path):
+    out = tmp_path / "policy.onnx"
+    assert main(["export", str(run), "--onnx", "--out", str(out)]) == 0
+    model = onnx.load(str(out))
+    onnx.checker.check_model(model, full_check=True)
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert meta["face_spec_fingerprint"] == default_spec().fingerprint
+    assert meta["servo_names"].split(",") == list(default_spec().names)
+    x = SyntheticFace().sample(5, seed=99)[0]
+    (commands,) = ReferenceEvaluator(model).run(None, {"expression": x})
+    np.testing.assert_allclose(commands, load_policy(run)(x), atol=1e-5)
+
+
+def test_errors_are_one_line_with_exit_status_2(dataset, tmp_path, capsys):
+    knn = tmp_path / "knn"
+    assert main(["train", "--data", str(dataset), "--model", "knn", "--out", str(knn), "--no-progress"]) == 0
+    assert main(["export", str(knn), "--onnx"]) == 2
+    assert "has no ONNX form" in capsys.readouterr().err
+    assert main(["train", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")]) == 2
+    assert "no dataset directory" in capsys.readouterr().err

@@ -1,0 +1,124 @@
+"""facetwin's KAN layers compute what pykan's do, from the same weights, without pykan's (batch, out, in) tensors."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from facetwin.agents.kan import KAN, KANActivation, KANLayer, b_spline_bases, from_pykan, to_pykan
+from kan.KANLayer import KANLayer as PykanLayer
+
+
+def pykan_layer(in_dim=4, out_dim=3, num=5, k=3, seed=0):
+    torch.manual_seed(seed)
+    layer = PykanLayer(in_dim=in_dim, out_dim=out_dim, num=num, k=k)
+    with torch.no_grad():  # non-trivial weights everywhere, one edge masked off
+        layer.coef.normal_(0, 0.5)
+        layer.scale_sp.uniform_(0.5, 1.5)
+        layer.mask[0, 1] = 0.0
+    return layer
+
+
+def samples(n=300, dim=4, seed=1):
+    return torch.from_numpy(np.random.default_rng(seed).normal(0, 0.8, (n, dim)).astype(np.float32))
+
+
+def test_forward_matches_pykan_including_outside_the_grid():
+    theirs = pykan_layer()
+    ours = KANLayer.from_pykan(theirs)
+    x = samples()  # ~1% of points fall outside [-1, 1] + k knots, where only the SiLU term remains
+    x[0] = torch.tensor([3.0, -3.0, 0.0, 1.0])
+    torch.testing.assert_close(ours(x), theirs(x)[0], atol=1e-5, rtol=1e-5)
+
+
+def test_grid_update_from_data_matches_pykan():
+    theirs, x = pykan_layer(), samples() * 2.5
+    ours = KANLayer.from_pykan(theirs)
+    theirs.update_grid_from_samples(x)
+    ours.update_grid(x)
+    torch.testing.assert_close(ours.grid, theirs.grid, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(ours.grid[0], ours.grid[1])  # per-input grids followed each input's data
+    torch.testing.assert_close(ours(x), theirs(x)[0], atol=1e-4, rtol=1e-4)
+
+
+def test_grid_extension_matches_pykan_and_keeps_the_function():
+    parent, x = pykan_layer(), samples()
+    parent.update_grid_from_samples(x)
+    ours = KANLayer.from_pykan(parent)
+    child = PykanLayer(in_dim=4, out_dim=3, num=12, k=3)
+    child.initialize_grid_from_parent(parent, x)
+    fine = ours.refine(12, x)
+    assert fine.num == 12 and fine.coef.shape == (4, 3, 15)
+    torch.testing.assert_close(fine.grid, child.grid, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(fine.coef, child.coef, atol=1e-3, rtol=1e-3)
+    torch.testing.assert_close(fine(x), ours(x), atol=2e-2, rtol=0)  # a finer grid re-fits the same curves
+
+
+def test_stack_exports_to_pykan_and_back_without_writing_checkpoints(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    torch.manual_seed(0)
+    ours = KAN([4, 5, 2], num=6)
+    with torch.no_grad():
+        for layer in ours.layers:
+            layer.bias.normal_()
+    x = samples()
+    ours.update_grid(x)
+    theirs = to_pykan(ours)
+    torch.testing.assert_close(theirs(x), ours(x), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(from_pykan(theirs)(x), ours(x), atol=1e-6, rtol=1e-6)
+    assert list(tmp_path.iterdir()) == []  # pykan's default ./model was not created
+    to_pykan(ours, ckpt_path=tmp_path / "ckpt")
+    assert (tmp_path / "ckpt" / "history.txt").is_file()  # and it saves where asked
+
+
+def test_diagonal_activation_is_a_pykan_layer_with_a_diagonal_mask():
+    torch.manual_seed(0)
+    act = KANActivation(3, num=5, k=3)
+    x = samples(dim=3)
+    with torch.no_grad():
+        act.coef.normal_(0, 0.5)
+        act.scale_base.uniform_(-1, 1)
+    act.update_grid(x * 1.7)
+    theirs = PykanLayer(in_dim=3, out_dim=3, num=5, k=3)
+    with torch.no_grad():
+        theirs.grid.copy_(act.grid)
+        theirs.mask.copy_(torch.eye(3))
+        for i in range(3):
+            theirs.coef[i, i] = act.coef[i]
+            theirs.scale_base[i, i] = act.scale_base[i]
+            theirs.scale_sp[i, i] = act.scale_sp[i]
+    torch.testing.assert_close(act(x), theirs(x)[0], atol=1e-5, rtol=1e-5)
+
+
+def test_closed_form_spline_gradient_matches_finite_differences():
+    layer = KANLayer(3, 2, num=5, k=3).double()
+    x = torch.from_numpy(np.random.default_rng(2).normal(0, 0.9, (12, 3)))
+    layer.update_grid(x * 1.3)  # non-uniform knots
+    assert torch.autograd.gradcheck(lambda v: b_spline_bases(v, layer.grid, 3), (x.clone().requires_grad_(),))
+    assert torch.autograd.gradcheck(layer, (x.clone().requires_grad_(),))
+
+
+class _Shapes(TorchDispatchMode):
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in out if isinstance(out, (tuple, list)) else [out]:
+            if isinstance(t, torch.Tensor):
+                self.seen.append(tuple(t.shape))
+        return out
+
+
+def test_forward_and_backward_never_build_batch_by_out_by_in():
+    layer = KANLayer(4, 3, num=5, k=3)
+    x = samples(n=7).requires_grad_()
+    with _Shapes() as mode:
+        layer(x).sum().backward()
+    batch_out_in = {(7, 3, 4), (7, 4, 3)}
+    assert mode.seen and not batch_out_in & set(mode.seen)
+    with _Shapes() as mode:
+        PykanLayer(in_dim=4, out_dim=3)(x.detach())
+    assert batch_out_in & set(mode.seen)  # the probe does see pykan's

@@ -1,0 +1,100 @@
+"""The kan-attn policy: face-spec order and range, region structure, and a NumPy fast path equal to PyTorch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from facetwin.agents.fast import FastKanAttn
+from facetwin.agents.features import HEAD_SCALE_DEG, as_expression_batch
+from facetwin.agents.models import DEFAULT_HPARAMS, MODEL_KINDS, build_model
+from facetwin.commands.train import MODEL_CHOICES
+from facetwin.agents.networks import MLPPolicy, mlp_hidden_for, parameter_count
+from facetwin.agents.policy import KanAttnPolicy, servo_regions
+from facetwin.agents.synthetic import SyntheticFace
+from facetwin.spec import REGIONS, default_spec
+
+
+@pytest.fixture(scope="module")
+def expressions():
+    return SyntheticFace().sample(64, seed=5)[0]
+
+
+def test_servo_regions_come_from_the_face_spec():
+    spec = default_spec()
+    regions = servo_regions(spec)
+    assert len(regions) == spec.n == 25
+    assert [REGIONS[r] for r in regions] == [s.region for s in spec.servos]
+    policy = KanAttnPolicy(regions, own_region_bias=2.0)
+    prior = policy.servo_bias.detach()
+    assert torch.equal(prior.argmax(1), torch.tensor(regions))  # each servo starts out reading its own region
+
+
+@pytest.mark.parametrize("gate", ["sigmoid", "softmax"])
+def test_commands_are_in_range_and_the_numpy_path_equals_torch(gate, expressions):
+    torch.manual_seed(3)
+    policy = KanAttnPolicy(servo_regions(default_spec()), gate=gate).eval()
+    policy.update_grids(torch.from_numpy(expressions))
+    with torch.no_grad():
+        ref = policy(torch.from_numpy(expressions)).numpy()
+    assert ref.shape == (64, 25) and np.abs(ref).max() <= 1.0
+    assert ref.std(0).min() > 1e-4  # every servo responds to the expression
+    np.testing.assert_allclose(FastKanAttn(policy)(expressions), ref, atol=1e-5)
+
+
+def test_plain_kan_fast_path_equals_torch(expressions):
+    torch.manual_seed(1)
+    model = build_model("kan", 25, servo_regions(default_spec()))
+    model.module.update_grids(torch.from_numpy(expressions))
+    with torch.no_grad():
+        ref = model.module.eval()(torch.from_numpy(expressions)).numpy()
+    np.testing.assert_allclose(model.predict(expressions), ref, atol=1e-5)
+
+
+def test_head_angles_are_scaled_and_steer_the_output(expressions):
+    torch.manual_seed(0)
+    policy = KanAttnPolicy(servo_regions(default_spec())).eval()
+    turned = expressions.copy()
+    turned[:, 52] += HEAD_SCALE_DEG  # yaw +30 deg
+    with torch.no_grad():
+        moved = policy(torch.from_numpy(turned)) - policy(torch.from_numpy(expressions))
+    assert moved.abs().max() > 1e-3
+
+
+def test_expression_input_is_validated():
+    with pytest.raises(ValueError, match="55 values"):
+        as_expression_batch(np.zeros(52))
+    with pytest.raises(ValueError, match="NaN"):
+        as_expression_batch(np.full(55, np.nan))
+    assert as_expression_batch(np.zeros(55)).shape == (1, 55)
+
+
+def test_equal_size_mlp_for_the_benchmark_matches_the_parameter_count():
+    spec = default_spec()
+    attn = build_model("kan-attn", spec.n, servo_regions(spec)).module
+    width = mlp_hidden_for(parameter_count(attn), spec.n)
+    mlp = MLPPolicy(spec.n, hidden=(width, width))
+    assert abs(parameter_count(mlp) - parameter_count(attn)) / parameter_count(attn) < 0.02
+
+
+def test_unknown_hyper_parameters_are_named():
+    with pytest.raises(ValueError, match="d_modle"):
+        build_model("kan-attn", 25, servo_regions(default_spec()), {"d_modle": 8})
+    with pytest.raises(ValueError, match="choose one of kan-attn, kan, mlp, linear, knn"):
+        build_model("transformer", 25, servo_regions(default_spec()))
+    assert set(DEFAULT_HPARAMS) == set(MODEL_KINDS) == set(MODEL_CHOICES)  # the CLI lists them without importing torch
+
+
+def test_benchmark_reports_latency_and_the_training_step_ratio():
+    from facetwin.agents.bench import run
+
+    before = torch.get_num_threads()
+    report = run(quick=True, device="cpu", batch_size=32)
+    assert torch.get_num_threads() == before  # the pinned thread count is restored
+    cpu = report["cpu"]
+    assert abs(cpu["params"]["mlp"] - cpu["params"]["kan-attn"]) / cpu["params"]["kan-attn"] < 0.02
+    assert set(cpu["latency_ms_batch1"]) == {"kan-attn", "mlp", "kan-attn (numpy path, used by policies)"}
+    assert all(v > 0 for v in cpu["latency_ms_batch1"].values())
+    ratio = cpu["train_step_ms"]["kan-attn"] / cpu["train_step_ms"]["mlp"]
+    assert cpu["train_step_ratio_kan_attn_over_mlp"] == round(ratio, 2)
