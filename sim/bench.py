@@ -53,16 +53,58 @@ def run(quick: bool = False, seed: int = 0) -> dict:
         "fast_vs_render_ratio": readout / renders,
         "targets": {"settled_samples_per_s": 300, "renders_per_s_512": 30},
     }
-    pixel = _pixel_rate(twin, 5 if quick else 30)
-    if pixel is not None:
+    from facetwin.perception import FacePerceiver
+
+    with FacePerceiver(mode="image") as perceiver:
+        pixel = _rate(lambda: perceiver.perceive(twin.render(512)), 5 if quick else 30)
         results["pixel_path_per_s"] = pixel
         results["fast_vs_pixel_ratio"] = readout / pixel
+        results["poses"] = pose_agreement(twin, perceiver)
     twin.close()
     return results
 
 
-def _pixel_rate(twin: FaceTwin, n: int) -> float | None:
-    from facetwin.perception import FacePerceiver
+# (pose, coefficient or head angle, least rise over the neutral render) from the twin's acceptance list.
+POSE_CHECKS = (
+    ("smile", "mouthSmileLeft", 0.4),
+    ("smile", "mouthSmileRight", 0.4),
+    ("jaw_open", "jawOpen", 0.4),
+    ("blink", "eyeBlinkLeft", 0.5),
+    ("blink", "eyeBlinkRight", 0.5),
+    ("brow_raise", "browInnerUp", 0.3),
+    ("brow_furrow", "browDownLeft", 0.3),
+    ("brow_furrow", "browDownRight", 0.3),
+    ("pucker", "mouthPucker", 0.3),
+    ("look_left", "eyeLookOutLeft", 0.3),
+    ("look_right", "eyeLookOutRight", 0.3),
+    ("head_turn_left", "head_yaw", 15.0),
+)
 
-    with FacePerceiver(mode="image") as perceiver:
-        return _rate(lambda: perceiver.perceive(twin.render(512)), n)
+
+def pose_agreement(twin: FaceTwin, perceiver) -> dict:
+    """Every named pose through both readouts: faces seen, fast/pixel agreement, and the pixel-path rises."""
+    from facetwin.expression import EXPRESSION_NAMES
+    from facetwin.motion.poses import NAMED_POSES, named_pose
+
+    fast, pixel, faces = {}, {}, {}
+    for name in NAMED_POSES:
+        twin.reset()
+        state = twin.apply(named_pose(name, twin.spec))
+        seen = perceiver.perceive(twin.render(512))
+        faces[name] = int(seen.extra.get("faces_detected", int(seen.face_found)))
+        fast[name], pixel[name] = state.expression.vector, seen.vector
+    twin.reset()
+    mad = {n: float(np.abs(fast[n][:52] - pixel[n][:52]).mean()) for n in NAMED_POSES}
+    rises = {}
+    for pose, key, least in POSE_CHECKS:
+        i = EXPRESSION_NAMES.index(key)
+        rise = float(pixel[pose][i] - pixel["neutral"][i])
+        rises[f"{pose}.{key}"] = {"pixel_rise": rise, "fast_rise": float(fast[pose][i] - fast["neutral"][i]), "least": least}
+    return {
+        "fast_vs_pixel_mad_mean": float(np.mean(list(mad.values()))),
+        "fast_vs_pixel_mad": mad,
+        "faces_detected": faces,
+        "pixel_rises": rises,
+        "pixel_checks_passed": sum(r["pixel_rise"] >= r["least"] for r in rises.values()),
+        "pixel_checks": len(rises),
+    }
