@@ -2,7 +2,9 @@
 
 `run()` returns a dict (printed as JSON by `python -m facetwin.agents.bench [--quick]`). Times are
 medians over interleaved repetitions (kan-attn and MLP alternate, so load on a shared machine hits
-both alike), on seeded models and data; CUDA is measured too when present.
+both alike), on seeded models and data; CUDA is measured too when present. Training steps are timed
+in wall-clock and in this thread's CPU time: on a loaded machine the process is descheduled at
+random, and CPU time leaves that out.
 """
 
 from __future__ import annotations
@@ -77,9 +79,13 @@ def _run(quick: bool, device: str | None, batch_size: int) -> dict:
         steps = {"kan-attn": _train_step(attn, xb, yb), "mlp": _train_step(mlp, xb, yb)}
         if not quick:
             steps.update(_pykan_steps(xb, yb, dev))
-        step_ms = _interleaved(steps, reps, sync)
+        cpu_ms: dict = {}
+        step_ms = _interleaved(steps, reps, sync, cpu_ms)
         entry["train_step_ms"] = step_ms
         entry["train_step_ratio_kan_attn_over_mlp"] = round(step_ms["kan-attn"] / step_ms["mlp"], 2)
+        if dev == "cpu":
+            entry["train_step_cpu_ms"] = cpu_ms
+            entry["train_step_cpu_ratio_kan_attn_over_mlp"] = round(cpu_ms["kan-attn"] / cpu_ms["mlp"], 2)
         report[dev] = entry
     return report
 
@@ -110,18 +116,23 @@ def _pykan_steps(x: torch.Tensor, y: torch.Tensor, dev: str) -> dict:
     return {f"facetwin KAN {width}": _train_step(ours, x, y), f"pykan MultKAN {width}": _train_step(theirs, x, y)}
 
 
-def _interleaved(fns: dict, reps: int, sync) -> dict:
+def _interleaved(fns: dict, reps: int, sync, cpu_ms: dict | None = None) -> dict:
+    """Median wall-clock ms of each function; their median thread CPU ms go into `cpu_ms` if given."""
     times: dict[str, list[float]] = {k: [] for k in fns}
+    cpu: dict[str, list[float]] = {k: [] for k in fns}
     for fn in fns.values():  # warm-up: allocator, kernels, caches
         for _ in range(3):
             fn()
     sync()
     for _ in range(reps):
         for name, fn in fns.items():
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.thread_time()
             fn()
             sync()
+            cpu[name].append(time.thread_time() - start_cpu)
             times[name].append(time.perf_counter() - start)
+    if cpu_ms is not None:
+        cpu_ms.update({k: round(statistics.median(v) * 1e3, 4) for k, v in cpu.items()})
     return {k: round(statistics.median(v) * 1e3, 4) for k, v in times.items()}
 
 

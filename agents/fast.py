@@ -7,7 +7,6 @@ two paths equal.
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import torch
@@ -80,47 +79,31 @@ class FastKanAttn:
             self.scale = _np(p.scale)
             self.input_act = FastKANActivation(p.input_act)
             self.gate = p.gate
-            self.slope, self.offset = _np(t["slope"]), _np(t["offset"])  # (52, 1, h, R)
-            self.vv, self.vn = _np(t["vv"]), _np(t["vn"])  # (52, d)
-            self.same_head = _np(t["same_head"])
-            self.q = _np(t["q"])  # (R, h, dh)
+            self.slope, self.offset = _np(t["slope"]), _np(t["offset"])  # (h, 1, 52)
+            self.vv, self.vn = _np(t["vv"]), _np(t["vn"])  # (h, 52, (R-1)*dh)
+            self.token_mask = _np(p.token_mask)  # (52, R-1)
+            self.base = _np(p.region_query[:-1].reshape(-1, 1, self.h, self.dh))
             self.head_w, self.head_b = _np(p.head_proj.weight.T), _np(p.head_proj.bias)
-            self.read_k, self.read_v = _np(p.read_k.weight.T), _np(p.read_v.weight.T)
-            self.region_query = _np(p.region_query)
-            self.ln_w, self.ln_b, self.ln_eps = _np(p.norm.weight), _np(p.norm.bias), p.norm.eps
-            self.qkv_w, self.qkv_b = _np(p.qkv.weight.T), _np(p.qkv.bias)
-            self.out_w, self.out_b = _np(p.attn_out.weight.T), _np(p.attn_out.bias)
-            # servo logits: servo_k(u) @ servo_query.T / sqrt(d) folds into one (d, S) matrix
-            self.servo_logit = _np(p.servo_k.weight.T @ p.servo_query.T / math.sqrt(self.d))
-            self.servo_bias = _np(p.servo_bias.T[:, None])  # (R+1, 1, S)
-            self.readout, self.readout_bias = _np(p.readout.T), _np(p.readout_bias)
+            self.servo_q, self.servo_bias = _np(t["servo_q"]), _np(t["servo_bias"])  # (d, S), (R, 1, S)
+            self.readout, self.readout_bias = _np(t["readout"]), _np(p.readout_bias)
         self.kan = FastKAN(p.kan)
 
     def drives(self, x: np.ndarray) -> np.ndarray:
-        n, h, dh, nb = len(x), self.h, self.dh, N_BLENDSHAPES
+        n, h, nb = len(x), self.h, N_BLENDSHAPES
         x = self.input_act(x * self.scale)
-        b = x[:, :nb].T[:, :, None, None]  # (52, B, 1, 1)
+        b = x[:, :nb]  # (B, 52)
         head = x[:, nb:] @ self.head_w + self.head_b  # (B, d)
-        head_logit = ((head @ self.read_k).reshape(n, 1, h, dh) * self.q).sum(-1)  # (B, R, h)
-        logits = np.concatenate([b * self.slope + self.offset, head_logit.transpose(0, 2, 1)[None]])  # (53, B, h, R)
-        a = 1.0 / (1.0 + np.exp(-logits)) if self.gate == "sigmoid" else _softmax0(logits)
-        a_c = a[:nb]  # (52, B, h, R)
-        both = (a_c * b).reshape(nb, -1).T @ self.vv + a_c.reshape(nb, -1).T @ self.vn  # (B*h*R, d)
-        read = (both.reshape(n, h, -1, h, dh) * self.same_head).sum(3).transpose(0, 2, 1, 3)  # (B, R, h, dh)
-        head_v = (head @ self.read_v).reshape(n, 1, h, dh)
-        read = read + a[nb].transpose(0, 2, 1)[..., None] * head_v
-        regions = self.region_query + read.reshape(n, -1, self.d)  # (B, R, d)
-        u = np.concatenate([regions.transpose(1, 0, 2), head[None]])  # (R+1, B, d)
-        mu = u.mean(-1, keepdims=True)
-        var = ((u - mu) ** 2).mean(-1, keepdims=True)
-        qkv = ((u - mu) / np.sqrt(var + self.ln_eps) * self.ln_w + self.ln_b) @ self.qkv_w + self.qkv_b
-        q, k, v = np.split(qkv, 3, axis=-1)  # (R+1, B, d)
-        prod = (q[:, None] * k[None]).reshape(*q.shape[:1], k.shape[0], n, h, dh)
-        a = _softmax0(prod.sum(-1).transpose(1, 0, 2, 3) / math.sqrt(dh)).transpose(1, 0, 2, 3)  # (Rq, Rk, B, h)
-        mixed = (a[..., None] * v[None].reshape(1, k.shape[0], n, h, dh)).sum(1).reshape(u.shape)  # (R+1, B, d)
-        u = u + mixed @ self.out_w + self.out_b
-        a = _softmax0(u @ self.servo_logit + self.servo_bias)  # (R+1, B, S)
-        return (a * (u @ self.readout)).sum(0) + self.readout_bias
+        logits = self.offset + self.slope * b  # (h, B, 52)
+        if self.gate == "sigmoid":
+            a = 1.0 / (1.0 + np.exp(-logits))
+        else:  # softmax over each region's own tokens
+            e = np.exp(logits - logits.max(-1, keepdims=True))
+            a = e / (e @ self.token_mask @ self.token_mask.T)
+        read = (a * b) @ self.vv + a @ self.vn  # (h, B, (R-1)*dh)
+        read = read.reshape(h, n, -1, self.dh).transpose(2, 1, 0, 3) + self.base  # (R-1, B, h, dh)
+        tokens = np.concatenate([read.reshape(-1, n, self.d), head[None]])  # (R, B, d)
+        w = _softmax0(tokens @ self.servo_q + self.servo_bias)  # (R, B, S)
+        return (w * (tokens @ self.readout)).sum(0) + self.readout_bias
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return np.tanh(self.kan(self.drives(np.asarray(x, np.float32))))

@@ -8,6 +8,15 @@ shapes are pykan's `KANLayer`'s, so weights move between the two unchanged (`fro
 Unlike pykan, the forward pass never builds (batch, out, in) tensors: the bases (coeff, batch, in) are
 contracted with the weights in one matmul, as efficient-kan does, and the spline's derivative in x
 comes from its closed form rather than autograd through the Cox-de Boor recursion.
+
+Training runs on fast paths, each one autograd node with a hand-written backward, because at the
+policy's sizes per-operator overhead, not arithmetic, sets the step time:
+- uniform knots (pykan's initial grid, grid updates with grid_eps=1): the k+1 bases nonzero at x are
+  fixed polynomials of its position in its cell (`UniformGrid`, `_UniformLayer`);
+- any knots (grids fitted to data): the bases as per-cell polynomials computed once per grid
+  (`CellPieces`), found by a binned cell lookup (`_BinLookup`), for `_CellLayer` and `_CellActivation`.
+The Cox-de Boor recursion (`b_spline_bases`) stays the reference, the grid refits' tool and what
+tracing (ONNX export) records; tests hold the fast paths to it.
 """
 
 from __future__ import annotations
@@ -19,6 +28,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+
+_silu_backward = torch.ops.aten.silu_backward.default  # looked up once: torch.ops attribute access is slow
 
 
 def extended_grid(knots: torch.Tensor, k: int) -> torch.Tensor:
@@ -36,6 +48,381 @@ def extended_grid(knots: torch.Tensor, k: int) -> torch.Tensor:
 def b_spline_bases(x: torch.Tensor, grid: torch.Tensor, k: int) -> torch.Tensor:
     """Cox-de Boor: x (batch, in), grid (in, G+2k+1) -> bases (batch, in, G+k) (pykan's `B_batch` layout)."""
     return basis_major_bases(x, grid, k).permute(1, 2, 0)
+
+
+class UniformGrid:
+    """The uniform-knot fast path: on equally spaced knots (pykan's initial grid, a grid updated with
+    grid_eps=1, any refinement of those) every cell holds the same k+1 polynomial pieces, so the bases
+    nonzero at x follow from its cell index and fractional position in closed form, and a layer's
+    forward and backward passes run as one autograd node (`_UniformLayer`).
+
+    Coefficient tables are padded by k+1 zeros each side (width L = G+3k+2): padded basis `cell + m`
+    carries local basis m, and points outside the extended grid land in a padding cell, whose
+    coefficients are zero, as pykan's bases are. Basis-major (k+1, batch, in) layout throughout, so
+    elementwise ops run along the contiguous `in` axis.
+    """
+
+    def __init__(self, grid: torch.Tensor, k: int):
+        self.k = k
+        self.cells = grid.shape[1] - 1  # G + 2k
+        self.width = self.cells + k + 2  # L
+        self.inv_h = (self.cells / (grid[:, -1] - grid[:, 0])).contiguous()  # (in,)
+        self.shift = (-grid[:, 0] * self.inv_h).contiguous()  # u = x inv_h + shift: knot intervals from t_0
+        pieces = _cardinal_pieces(k).to(grid.device, grid.dtype)  # (k+1 powers, k+1 bases)
+        self.pieces = pieces[:, :, None, None]
+        powers = torch.arange(1, k + 1, dtype=grid.dtype, device=grid.device)[:, None]
+        self.slope_pieces = (pieces[1:] * powers)[:, :, None, None]  # d/df of each piece
+        self.offsets = torch.arange(k + 1, device=grid.device)[:, None, None] + 1  # (k+1, 1, 1)
+
+    def locate(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (batch, in) -> padded-basis index of each local basis (k+1, batch, in), and the
+        fractional position in the cell (batch, in)."""
+        u = torch.addcmul(self.shift, x, self.inv_h)
+        cell = torch.floor(u)
+        frac = u - cell
+        cell = cell.clamp_(-1, self.cells).long()  # -1 and cells: outside, all-zero coefficients
+        return cell + self.offsets, frac
+
+    def bases(self, frac: torch.Tensor) -> torch.Tensor:
+        return _horner(self.pieces, frac)  # (k+1, batch, in)
+
+    def slopes(self, frac: torch.Tensor) -> torch.Tensor:
+        """dB/dx of the local bases (k+1, batch, in)."""
+        if self.k == 0:
+            return frac.new_zeros(1, *frac.shape)
+        return _horner(self.slope_pieces, frac) * self.inv_h
+
+    def inner(self, padded: torch.Tensor) -> torch.Tensor:
+        """The G+k real bases of a padded axis (the last)."""
+        return padded[..., self.k + 1 : self.width - self.k - 1]
+
+
+def _horner(pieces: torch.Tensor, frac: torch.Tensor) -> torch.Tensor:
+    """Evaluate the (powers, bases, 1, 1) polynomial table at frac (batch, in) -> (bases, batch, in)."""
+    if len(pieces) == 1:
+        return pieces[0].expand(-1, *frac.shape).contiguous()
+    out = torch.addcmul(pieces[-2], frac, pieces[-1])
+    for p in range(len(pieces) - 3, -1, -1):
+        out = torch.addcmul(pieces[p], out, frac)
+    return out
+
+
+class _UniformLayer(torch.autograd.Function):
+    """KANLayer.forward on a uniform grid: silu(x) @ scale_base + bases(x) @ (coef * scale_sp) + bias,
+    the sparse bases scattered into a dense (batch, in*(G+k)) matrix for one matmul each way."""
+
+    @staticmethod
+    def forward(ctx, x, coef, scale_base, scale_sp, bias, grid: UniformGrid):
+        n, n_in, n_out = x.shape[0], coef.shape[0], coef.shape[1]
+        idx, frac = grid.locate(x)
+        full = x.new_zeros(grid.width, n, n_in).scatter_(0, idx, grid.bases(frac))
+        flat = grid.inner(full.permute(1, 2, 0)).permute(0, 2, 1).reshape(n, -1)  # (batch, (G+k)*in)
+        w = (coef * scale_sp.unsqueeze(-1)).permute(2, 0, 1).reshape(-1, n_out)  # ((G+k)*in, out)
+        silu = F.silu(x)
+        y = torch.addmm(silu @ scale_base, flat, w)
+        if bias is not None:
+            y += bias
+        ctx.save_for_backward(x, frac, idx, flat, silu, w, coef, scale_base, scale_sp)
+        ctx.grid = grid
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        x, frac, idx, flat, silu, w, coef, scale_base, scale_sp = ctx.saved_tensors
+        grid = ctx.grid
+        n, n_in, n_out = x.shape[0], coef.shape[0], coef.shape[1]
+        grad_x = grad_coef = grad_base = grad_sp = grad_bias = None
+        if ctx.needs_input_grad[1] or ctx.needs_input_grad[3]:
+            gw = (flat.T @ g).reshape(-1, n_in, n_out).permute(1, 2, 0)  # (in, out, G+k)
+            grad_coef = gw * scale_sp.unsqueeze(-1)
+            grad_sp = (gw * coef).sum(-1)
+        if ctx.needs_input_grad[2]:
+            grad_base = silu.T @ g
+        if ctx.needs_input_grad[4]:
+            grad_bias = g.sum(0)
+        if ctx.needs_input_grad[0]:
+            g_flat = (g @ w.T).reshape(n, -1, n_in).permute(1, 0, 2)  # (G+k, batch, in)
+            g_full = g_flat.new_zeros(grid.width, n, n_in)
+            g_full[grid.k + 1 : grid.width - grid.k - 1] = g_flat
+            grad_x = (g_full.gather(0, idx) * grid.slopes(frac)).sum(0)
+            grad_x += _silu_backward(g @ scale_base.T, x)
+        return grad_x, grad_coef, grad_base, grad_sp, grad_bias, None
+
+
+def _cardinal_pieces(k: int) -> torch.Tensor:
+    """(k+1, k+1): column m = the polynomial (coefficients of 1, f, ..., f^k) of the m-th of the k+1
+    uniform B-splines nonzero in a cell, f the fractional position in it. Built by the Cox-de Boor
+    recursion on uniform knots in exact polynomial arithmetic: B^p_m = ((f+p-m) B^{p-1}_{m-1} + (m+1-f) B^{p-1}_m) / p."""
+    from numpy.polynomial import polynomial as P
+    import numpy as np
+
+    levels = [np.array([1.0])]
+    for p in range(1, k + 1):
+        old = levels
+        levels = []
+        for m in range(p + 1):
+            acc = np.zeros(1)
+            if m - 1 >= 0:
+                acc = P.polyadd(acc, P.polymul([p - m, 1.0], old[m - 1]))
+            if m < p:
+                acc = P.polyadd(acc, P.polymul([m + 1, -1.0], old[m]))
+            levels.append(acc / p)
+    out = np.zeros((k + 1, k + 1))
+    for m, poly in enumerate(levels):
+        out[: len(poly), m] = poly
+    return torch.from_numpy(out)
+
+
+def uniform_grid(grid: torch.Tensor, k: int, tol: float = 1e-4) -> UniformGrid | None:
+    """A `UniformGrid` when every input's knots are equally spaced (to `tol` of the spacing), else None."""
+    if grid.shape[1] < 2:
+        return None
+    gaps = grid[:, 1:] - grid[:, :-1]
+    mean = gaps.mean(1, keepdim=True)
+    if not bool(((gaps - mean).abs() <= tol * mean.abs()).all() and (mean > 0).all()):
+        return None
+    return UniformGrid(grid, k)
+
+
+class CellPieces:
+    """The B-spline bases as polynomials per knot cell, for any knots (uniform or adapted to data).
+
+    In cell c of an input's grid (t_c <= x < t_c+1) only k+1 bases are nonzero, each a polynomial of
+    degree k in the cell position f = (x - t_c) / (t_c+1 - t_c). Their coefficients (`table`, computed
+    once per grid by the Cox-de Boor recursion at k+1 points per cell) turn a forward pass into a cell
+    lookup, one gather and a Horner evaluation, and the x-derivative is the differentiated polynomial.
+    Cells are numbered 1..G+2k; 0 and G+2k+1 are the outside, where every basis is zero (pykan's bases
+    vanish outside the extended grid too). Local basis m of cell c is basis c-1-k+m, i.e. position
+    c+m of the basis axis padded by k+1 zeros each side (width G+3k+2).
+
+    Gathered tensors are laid out (rows, batch*in): every elementwise op runs along a contiguous axis.
+    """
+
+    def __init__(self, grid: torch.Tensor, k: int, max_bins: int = 4096):
+        self.k, self.n_in = k, grid.shape[0]
+        self.cells = grid.shape[1] + 1  # G+2k real cells and two outside ones
+        self.width = grid.shape[1] + k + 1  # padded basis axis, G+3k+2
+        with torch.no_grad():
+            g = grid.detach().double()
+            t, h = g[:, :-1], g[:, 1:] - g[:, :-1]  # (in, G+2k)
+            samples = (torch.arange(k + 1, dtype=g.dtype, device=g.device) + 0.5) / (k + 1)
+            xs = (t.unsqueeze(-1) + h.unsqueeze(-1) * samples).reshape(self.n_in, -1)  # (in, cells*(k+1))
+            bases = F.pad(_bases_upto(xs.T, g, k)[-1], (0, 0, 0, 0, k, k))  # (G+3k, samples, in): padded by k
+            n = t.shape[1]
+            pos = torch.arange(n, device=g.device)[:, None] + torch.arange(k + 1, device=g.device)  # (cell, m)
+            vals = bases.reshape(bases.shape[0], n, k + 1, self.n_in)[pos, torch.arange(n)[:, None]]  # (cell, m, sample, in)
+            vander = samples.unsqueeze(-1) ** torch.arange(k + 1, dtype=g.dtype, device=g.device)  # (sample, power)
+            poly = torch.linalg.solve(vander, vals.permute(0, 3, 2, 1))  # (cell, in, power, m)
+            poly = poly * (h.T > 0)[:, :, None, None]  # zero-width cells hold no points
+            inv_h = torch.where(h > 0, 1 / torch.where(h > 0, h, 1.0), 0.0)
+            pad = lambda a: F.pad(a, (1, 1))  # noqa: E731  outside cells, all zero
+            self.poly = pad(poly.permute(2, 3, 1, 0)).to(grid.dtype)  # (power, m, in, cells)
+            self.t = pad(t).to(grid.dtype)  # (in, cells)
+            self.inv_h = pad(inv_h).to(grid.dtype)
+            self.basis_table = torch.cat([self.poly.reshape(-1, self.n_in * self.cells),
+                                          self.t.reshape(1, -1), self.inv_h.reshape(1, -1)])
+            # curve_map[i]: coefficients of input i (G+k) -> its curve's per-cell polynomials (power, cell)
+            curve = poly.new_zeros(self.n_in, self.width, k + 1, self.cells)
+            for m in range(k + 1):
+                for c in range(self.cells):
+                    if c + m < self.width:
+                        curve[:, c + m, :, c] += self.poly[:, m, :, c].T.to(poly.dtype)
+            self.curve_map = curve[:, k + 1 : self.width - k - 1].reshape(self.n_in, -1, (k + 1) * self.cells)
+            self.curve_map = self.curve_map.to(grid.dtype).contiguous()
+            self.cell_frame = torch.stack([self.t, self.inv_h])  # (2, in, cells)
+            self.knots = grid.detach().T.unsqueeze(1).contiguous()  # (G+2k+1, 1, in)
+            self.bins = _BinLookup.build(g, self.cells, max_bins, grid.dtype) if max_bins else None
+            self.row_base = self.cells * torch.arange(self.n_in, device=grid.device)  # (in,)
+            self.offsets = torch.arange(k + 1, device=grid.device)[:, None]  # (k+1, 1)
+
+    def locate(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (batch, in) -> cell (batch*in,) numbered 0..G+2k+1, and its row in the (rows, in*cells) tables."""
+        if self.bins is not None:
+            row = self.bins.rows(x)
+            return (row.view(x.shape) - self.row_base).reshape(-1), row
+        cell = (x >= self.knots).sum(0).reshape(-1)  # knots at or below x: the cell, 0 outside left
+        return cell, (cell.view(x.shape) + self.row_base).reshape(-1)
+
+    def rows(self, x: torch.Tensor) -> torch.Tensor:
+        """`locate`'s rows only."""
+        return self.bins.rows(x) if self.bins is not None else self.locate(x)[1]
+
+    def frac(self, x: torch.Tensor, picked: torch.Tensor) -> torch.Tensor:
+        """Position in the cell (batch*in,) from the gathered (.., t, inv_h) rows."""
+        return (x.reshape(-1) - picked[-2]) * picked[-1]
+
+    @staticmethod
+    def horner(coef: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+        """sum_p coef[p] f^p for coef (powers, rows..., n) and f (n,)."""
+        out = coef[-1]
+        for p in range(len(coef) - 2, -1, -1):
+            out = torch.addcmul(coef[p], out, f)
+        return out
+
+    def slope_coef(self, coef: torch.Tensor) -> torch.Tensor:
+        powers = torch.arange(1, self.k + 1, dtype=coef.dtype, device=coef.device)
+        return coef[1:] * powers.reshape(-1, *([1] * (coef.dim() - 1)))
+
+
+class _BinLookup:
+    """Finds each point's knot cell without comparing it to every knot: the grid's range is cut into
+    equal bins, narrower than the closest two knots, so at most one knot lies inside a bin and the
+    cell is the bin's count of knots below it plus one comparison. Grid updates blend quantiles with a
+    uniform grid (grid_eps > 0), which keeps knots apart; grids whose knots nearly coincide get no
+    lookup (`build` returns None) and are searched by comparison.
+    """
+
+    def __init__(self, lo, inv_w, n_bins, base, inside):
+        self.lo, self.inv_w, self.n_bins, self.base, self.inside = lo, inv_w, n_bins, base, inside
+        self.first = 1 + (n_bins + 2) * torch.arange(len(lo), device=lo.device)  # each input's bin -1, shifted
+
+    @classmethod
+    def build(cls, grid: torch.Tensor, cells: int, max_bins: int, dtype: torch.dtype) -> "_BinLookup | None":
+        """grid (in, n_knots) float64 -> the lookup in `dtype`, or None when the knots are too close for it."""
+        n_in, n_knots = grid.shape
+        lo, hi = grid[:, 0], grid[:, -1]
+        gaps = (grid[:, 1:] - grid[:, :-1]).min(1).values
+        if not bool(((hi > lo) & (gaps > 0)).all()):
+            return None
+        n_bins = int(torch.ceil(((hi - lo) / gaps).max()).item()) * 2 + 1
+        if n_bins > max_bins:
+            return None
+        steps = torch.arange(n_bins + 1, dtype=grid.dtype, device=grid.device) / n_bins
+        edges = lo[:, None] + (hi - lo)[:, None] * steps  # (in, bins+1)
+        below = torch.searchsorted(grid, edges[:, :-1].contiguous(), right=True)  # knots at or below each bin's left edge
+        above = torch.searchsorted(grid, edges[:, 1:].contiguous(), right=False)  # knots below its right edge
+        if bool((above - below > 1).any()):
+            return None
+        inside = torch.where(above > below, grid.gather(1, below.clamp(max=n_knots - 1)), torch.inf)
+        # bins -1 (left of the grid) and n_bins (at or right of its last knot) frame the table
+        row = torch.arange(n_in, device=grid.device)[:, None] * cells
+        base = torch.cat([row, below + row, row + n_knots], 1)  # (in, bins+2): row of the cell at the bin's left edge
+        inside = F.pad(inside, (1, 1), value=torch.inf)
+        return cls(lo.to(dtype), (n_bins / (hi - lo)).to(dtype), n_bins,
+                   base.reshape(-1), inside.reshape(-1).to(dtype))
+
+    def rows(self, x: torch.Tensor) -> torch.Tensor:
+        """x (batch, in) -> row (batch*in,) of each point's cell in the (rows, in*cells) tables."""
+        b = torch.floor((x - self.lo) * self.inv_w).clamp_(-1, self.n_bins).long()
+        b = (b + self.first).reshape(-1)
+        return self.base.index_select(0, b) + (x.reshape(-1) >= self.inside.index_select(0, b))
+
+
+class _CellActivation(torch.autograd.Function):
+    """KANActivation.forward from per-cell polynomials: each input's curve as polynomials per cell
+    (one small matmul with the constant `curve_map`), then one gather of each point's polynomial."""
+
+    @staticmethod
+    def forward(ctx, x, coef, scale_base, scale_sp, pieces: CellPieces):
+        k, n_in, cells = pieces.k, pieces.n_in, pieces.cells
+        poly = torch.bmm((coef * scale_sp.unsqueeze(-1)).unsqueeze(1), pieces.curve_map)  # (in, 1, power*cells)
+        table = torch.cat([poly.view(n_in, k + 1, cells).transpose(0, 1), pieces.cell_frame]).view(k + 3, -1)
+        row = pieces.rows(x)
+        picked = table.index_select(1, row)  # (power..., t, inv_h) x (batch*in)
+        f = (x.reshape(-1) - picked[-2]).mul_(picked[-1])
+        silu = F.silu(x)
+        ctx.save_for_backward(x, row, picked, f, silu, coef, scale_base, scale_sp)
+        ctx.pieces = pieces
+        return torch.addcmul(pieces.horner(picked[: k + 1], f).view(x.shape), silu, scale_base)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, row, picked, f, silu, coef, scale_base, scale_sp = ctx.saved_tensors
+        pieces = ctx.pieces
+        k, n_in, cells = pieces.k, pieces.n_in, pieces.cells
+        grad_x = grad_coef = grad_base = grad_sp = None
+        if ctx.needs_input_grad[1] or ctx.needs_input_grad[3]:
+            powers = g.new_empty(k + 1, f.shape[0])  # g f^p: the gradient of each gathered polynomial row
+            powers[0] = g.reshape(-1)
+            for p in range(1, k + 1):
+                torch.mul(powers[p - 1], f, out=powers[p])
+            g_poly = g.new_zeros(k + 1, n_in * cells).index_add_(1, row, powers)
+            g_poly = g_poly.view(k + 1, n_in, cells).transpose(0, 1).reshape(n_in, 1, -1)
+            g_coef = torch.bmm(g_poly, pieces.curve_map.transpose(1, 2)).view(n_in, -1)  # of coef * scale_sp
+            grad_coef = g_coef * scale_sp.unsqueeze(-1)
+            grad_sp = (g_coef * coef).sum(-1)
+        if ctx.needs_input_grad[2]:
+            grad_base = (g * silu).sum(0)
+        if ctx.needs_input_grad[0]:
+            grad_x = _silu_backward(g * scale_base, x)
+            if k:
+                slope = picked[k] * k  # d/df of the cell polynomial, by Horner
+                for p in range(k - 1, 0, -1):
+                    slope = torch.addcmul(picked[p] * p, slope, f)
+                grad_x.addcmul_(g, slope.mul_(picked[-1]).view(x.shape))
+        return grad_x, grad_coef, grad_base, grad_sp, None
+
+
+class _CellLayer(torch.autograd.Function):
+    """KANLayer.forward from per-cell polynomials: each point's k+1 local bases, scattered into the
+    dense (batch, in*(G+k)) basis matrix, one matmul each way."""
+
+    @staticmethod
+    def forward(ctx, x, coef, scale_base, scale_sp, bias, pieces: CellPieces):
+        n, n_in, n_out, k = x.shape[0], coef.shape[0], coef.shape[1], pieces.k
+        cell, row = pieces.locate(x)
+        picked = pieces.basis_table.index_select(1, row)  # ((k+1)^2 + 2, batch*in)
+        f = pieces.frac(x, picked)
+        local = pieces.horner(picked[:-2].view(k + 1, k + 1, -1), f)  # (m, batch*in)
+        idx = (cell + pieces.offsets).view(k + 1, n, n_in)
+        full = x.new_zeros(pieces.width, n, n_in).scatter_(0, idx, local.view(k + 1, n, n_in))
+        flat = full[k + 1 : pieces.width - k - 1].permute(1, 0, 2).reshape(n, -1)  # (batch, (G+k)*in)
+        w = (coef * scale_sp.unsqueeze(-1)).permute(2, 0, 1).reshape(-1, n_out)  # ((G+k)*in, out)
+        silu = F.silu(x)
+        y = torch.addmm(silu @ scale_base, flat, w)
+        if bias is not None:
+            y += bias
+        ctx.save_for_backward(x, idx, picked, f, flat, silu, w, coef, scale_base, scale_sp)
+        ctx.pieces = pieces
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        x, idx, picked, f, flat, silu, w, coef, scale_base, scale_sp = ctx.saved_tensors
+        pieces = ctx.pieces
+        n, n_in, n_out, k = x.shape[0], coef.shape[0], coef.shape[1], pieces.k
+        grad_x = grad_coef = grad_base = grad_sp = grad_bias = None
+        if ctx.needs_input_grad[1] or ctx.needs_input_grad[3]:
+            gw = (flat.T @ g).reshape(-1, n_in, n_out).permute(1, 2, 0)  # (in, out, G+k)
+            grad_coef = gw * scale_sp.unsqueeze(-1)
+            grad_sp = (gw * coef).sum(-1)
+        if ctx.needs_input_grad[2]:
+            grad_base = silu.T @ g
+        if ctx.needs_input_grad[4]:
+            grad_bias = g.sum(0)
+        if ctx.needs_input_grad[0]:
+            g_full = g.new_zeros(pieces.width, n, n_in)
+            g_full[k + 1 : pieces.width - k - 1] = (g @ w.T).reshape(n, -1, n_in).permute(1, 0, 2)
+            g_local = g_full.gather(0, idx).view(k + 1, -1)  # (m, batch*in)
+            if k:
+                slope = pieces.horner(pieces.slope_coef(picked[:-2].view(k + 1, k + 1, -1)), f) * picked[-1]
+                grad_x = (g_local * slope).sum(0).view(x.shape)
+            else:
+                grad_x = torch.zeros_like(x)
+            grad_x += _silu_backward(g @ scale_base.T, x)
+        return grad_x, grad_coef, grad_base, grad_sp, grad_bias, None
+
+
+class _GridCache:
+    """What a grid buffer's fast paths need, rebuilt only when the buffer changes (update_grid,
+    load_state_dict, .to()): building it costs a device sync and a few dozen small ops."""
+
+    def __init__(self):
+        self.grid: torch.Tensor | None = None  # held, so its identity cannot pass to a new tensor
+        self.key = None
+        self.value: tuple[CellPieces, UniformGrid | None] | None = None
+
+    def get(self, grid: torch.Tensor, k: int) -> tuple[CellPieces, UniformGrid | None]:
+        key = (grid._version, k)  # in-place changes (copy_, load_state_dict) bump the version
+        if grid is not self.grid or key != self.key:
+            self.grid, self.key = grid, key
+            self.value = (CellPieces(grid, k), uniform_grid(grid.detach(), k))
+        return self.value
+
+
+def _use_fast_path() -> bool:
+    # tracing (ONNX export) records the general recursion, which needs no data-dependent indexing
+    return not (torch.jit.is_tracing() or torch.compiler.is_compiling())
 
 
 def basis_major_bases(x: torch.Tensor, grid: torch.Tensor, k: int) -> torch.Tensor:
@@ -137,6 +524,7 @@ class KANLayer(nn.Module):
         )
         self.scale_sp = nn.Parameter(torch.full((in_dim, out_dim), scale_sp / root))
         self.bias = nn.Parameter(torch.zeros(out_dim)) if bias else None
+        self._grid_cache = _GridCache()
 
     def extra_repr(self) -> str:
         return f"in={self.in_dim}, out={self.out_dim}, num={self.num}, k={self.k}"
@@ -149,6 +537,13 @@ class KANLayer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         lead = x.shape[:-1]
         x = x.reshape(-1, self.in_dim)  # (batch, in)
+        if _use_fast_path():
+            pieces, uniform = self._grid_cache.get(self.grid, self.k)
+            if uniform is not None:  # equal spacing: bases in closed form, no cell search
+                y = _UniformLayer.apply(x, self.coef, self.scale_base, self.scale_sp, self.bias, uniform)
+            else:
+                y = _CellLayer.apply(x, self.coef, self.scale_base, self.scale_sp, self.bias, pieces)
+            return y.reshape(*lead, self.out_dim)
         bases = basis_major_bases(x, self.grid, self.k)  # (coeff, batch, in)
         flat = bases.permute(1, 2, 0).reshape(x.shape[0], -1)  # (batch, in*coeff)
         y = F.silu(x) @ self.scale_base + flat @ self.spline_weight()  # (batch, out)
@@ -244,8 +639,12 @@ class KANActivation(nn.Module):
         self.coef = nn.Parameter((torch.rand(dim, num + k) - 0.5) * noise_scale / num)
         self.scale_base = nn.Parameter(torch.ones(dim))
         self.scale_sp = nn.Parameter(torch.ones(dim))
+        self._grid_cache = _GridCache()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if _use_fast_path():
+            pieces, _ = self._grid_cache.get(self.grid, self.k)
+            return _CellActivation.apply(x, self.coef, self.scale_base, self.scale_sp, pieces)
         bases = basis_major_bases(x, self.grid, self.k)  # (coeff, batch, dim)
         spline = (bases * self.coef.T.unsqueeze(1)).sum(0)  # (batch, dim)
         return self.scale_base * F.silu(x) + self.scale_sp * spline

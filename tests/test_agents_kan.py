@@ -122,3 +122,76 @@ def test_forward_and_backward_never_build_batch_by_out_by_in():
     with _Shapes() as mode:
         PykanLayer(in_dim=4, out_dim=3)(x.detach())
     assert batch_out_in & set(mode.seen)  # the probe does see pykan's
+
+
+def _reference(layer, x):
+    """pykan's formula written out with the Cox-de Boor bases: silu(x) @ scale_base + bases . (coef * scale_sp)."""
+    bases = b_spline_bases(x, layer.grid, layer.k)  # (batch, in, coeff)
+    if isinstance(layer, KANActivation):
+        return layer.scale_base * torch.nn.functional.silu(x) + layer.scale_sp * (bases * layer.coef).sum(-1)
+    spline = torch.einsum("bic,ioc->bo", bases, layer.coef * layer.scale_sp.unsqueeze(-1))
+    return torch.nn.functional.silu(x) @ layer.scale_base + spline + layer.bias
+
+
+def _with_weights(layer):
+    with torch.no_grad():
+        layer.coef.normal_(0, 0.5)
+        layer.scale_base.uniform_(-1, 1)
+        layer.scale_sp.uniform_(0.5, 1.5)
+        if getattr(layer, "bias", None) is not None:
+            layer.bias.normal_()
+    return layer
+
+
+def test_fast_paths_compute_the_recursions_function_and_gradients():
+    """Uniform knots (closed form), data-fitted knots (per-cell polynomials, bin lookup) and knots too
+    close for the bin lookup (searched by comparison) all give pykan's curves and their gradients."""
+    x = samples(n=200, dim=3) * 1.4  # some points outside the grid, where only SiLU remains
+    cases = [("uniform", lambda lay: None), ("fitted", lambda lay: lay.update_grid(x)),
+             ("clustered", lambda lay: (setattr(lay, "grid_eps", 0.0), lay.update_grid(x.clamp(min=0))))]
+    for make in (lambda: KANLayer(3, 2, num=5, k=3), lambda: KANActivation(3, num=5, k=3)):
+        for name, prepare in cases:
+            torch.manual_seed(0)
+            layer = _with_weights(make())
+            prepare(layer)
+            if name == "clustered":  # many samples at 0: quantile knots coincide there
+                assert layer._grid_cache.get(layer.grid, layer.k)[0].bins is None
+            xr = x.clone().requires_grad_()
+            params = [xr, layer.coef, layer.scale_base, layer.scale_sp]
+            ours, ref = layer(xr), _reference(layer, xr)
+            torch.testing.assert_close(ours, ref, atol=2e-5, rtol=1e-5, msg=name)
+            weights = torch.randn_like(ref)
+            for g_ours, g_ref in zip(torch.autograd.grad((ours * weights).sum(), params),
+                                     torch.autograd.grad((ref * weights).sum(), params)):
+                torch.testing.assert_close(g_ours, g_ref, atol=1e-4, rtol=1e-4, msg=name)
+
+
+def test_fast_path_gradients_match_finite_differences():
+    from torch.func import functional_call
+
+    x = torch.from_numpy(np.random.default_rng(3).normal(0, 0.9, (9, 3)))
+    for layer in (KANLayer(3, 2, num=4, k=3), KANActivation(3, num=4, k=2)):
+        layer = _with_weights(layer).double()
+        for fitted in (False, True):
+            if fitted:
+                layer.update_grid(x * 1.2)
+            names = [n for n, _ in layer.named_parameters()]
+
+            def f(v, *ps):
+                return functional_call(layer, dict(zip(names, ps)), (v,))
+
+            inputs = (x.clone().requires_grad_(), *(p.detach().clone().requires_grad_() for p in layer.parameters()))
+            assert torch.autograd.gradcheck(f, inputs)
+
+
+def test_fast_paths_follow_grids_changed_after_a_forward_pass():
+    x = samples(n=64, dim=3)
+    fitted = _with_weights(KANLayer(3, 2))
+    fitted.update_grid(x * 2)
+    fresh = KANLayer(3, 2)
+    fresh(x)  # caches the initial grid's tables
+    fresh.load_state_dict(fitted.state_dict())
+    torch.testing.assert_close(fresh(x), _reference(fitted, x), atol=2e-5, rtol=1e-5)
+    fresh.double().update_grid(x.double())
+    fresh.float()
+    torch.testing.assert_close(fresh(x), _reference(fresh, x), atol=2e-5, rtol=1e-5)

@@ -98,3 +98,34 @@ def test_benchmark_reports_latency_and_the_training_step_ratio():
     assert all(v > 0 for v in cpu["latency_ms_batch1"].values())
     ratio = cpu["train_step_ms"]["kan-attn"] / cpu["train_step_ms"]["mlp"]
     assert cpu["train_step_ratio_kan_attn_over_mlp"] == round(ratio, 2)
+
+
+def test_fused_attention_is_its_autograd_reference_with_exact_gradients(expressions):
+    from facetwin.agents.policy import _SigmoidDrives
+
+    torch.manual_seed(2)
+    policy = KanAttnPolicy(servo_regions(default_spec())).double()
+    psi = policy.input_act(torch.from_numpy(expressions[:5]).double() * policy.scale).detach().requires_grad_()
+    params = [policy.value_emb, policy.name_emb, policy.head_proj.weight, policy.head_proj.bias, policy.region_query,
+              policy.servo_query, policy.servo_bias, policy.readout, policy.readout_bias]
+
+    def fused(v, *ps):
+        return _SigmoidDrives.apply(v, *ps, policy)
+
+    torch.testing.assert_close(fused(psi, *params), policy.drives_from_tokens(psi))
+    assert torch.autograd.gradcheck(fused, (psi, *params), fast_mode=True)
+
+
+def test_region_queries_read_their_own_regions_coefficients():
+    from facetwin.agents.policy import coefficient_regions
+    from facetwin.expression import BLENDSHAPE_NAMES
+
+    regions = dict(zip(BLENDSHAPE_NAMES, (REGIONS[r] for r in coefficient_regions())))
+    assert regions["eyeLookUpLeft"] == "eyes" and regions["eyeBlinkRight"] == "eyelids"
+    assert regions["browInnerUp"] == "brows" and regions["jawOpen"] == regions["cheekPuff"] == "mouth"
+    assert "neck" not in regions.values()  # the neck's token is the head pose
+    policy = KanAttnPolicy(servo_regions(default_spec()))
+    with torch.no_grad():
+        values = policy.tables()["vv"].reshape(policy.heads, 52, len(REGIONS) - 1, -1).abs().sum((0, 3))  # (52, R-1)
+    assert torch.equal(values.argmax(1), torch.tensor(coefficient_regions()))
+    assert (values > 0).sum(1).eq(1).all()  # and only their own
