@@ -15,6 +15,7 @@ import numpy as np
 from facetwin.expression import EXPRESSION_DIM
 from facetwin.spec import FaceSpec, default_spec
 
+
 class PolicyLoadError(ValueError):
     """The policy argument names nothing loadable; the message says what to pass instead."""
 
