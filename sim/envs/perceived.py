@@ -41,11 +41,10 @@ class PerceivedClip:
 
 
 def default_cache_dir() -> Path:
-    """$FACETWIN_CACHE_DIR, else $XDG_CACHE_HOME/facetwin, else ~/.cache/facetwin."""
+    """$FACETWIN_CACHE_DIR, else facetwin's user cache (where the landmarker bundle is kept too)."""
     if os.environ.get("FACETWIN_CACHE_DIR"):
         return Path(os.environ["FACETWIN_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "facetwin"
+    return landmarker_bundle.cache_dir()
 
 
 def media_files(path: str | Path, suffixes: tuple[str, ...] = IMAGE_SUFFIXES + VIDEO_SUFFIXES) -> list[Path]:
