@@ -18,5 +18,5 @@ PY=${PYTHON:-python3}
 .venv/bin/pip install -q --upgrade pip
 # torch: the CPU build is enough here and CUDA is used when present; the constraints keep the resolver
 # from pulling a multi-GB CUDA wheel where a CPU wheel is already available.
-.venv/bin/pip install -q -c scripts/constraints.txt -e ".[test]"
+.venv/bin/pip install -q -c scripts/constraints.txt -e ".[test,rl]"
 echo "facetwin is set up: .venv/bin/facetwin --help"
