@@ -19,7 +19,7 @@ FACES = Path(__file__).resolve().parents[1].parent / "shared" / "faces" / "image
 POSE = "smile"
 
 
-def run(quick: bool = False, faces: str | Path | None = None) -> dict:
+def run(quick: bool = False, faces: str | Path | None = None, policies: list[str] | None = None) -> dict:
     faces = Path(faces or os.environ.get("FACETWIN_BENCH_FACES", FACES))
     n_faces, budget = (2, 20) if quick else (4, 300)
     spec = default_spec()
@@ -45,6 +45,19 @@ def run(quick: bool = False, faces: str | Path | None = None) -> dict:
     if not quick:
         pixels = evaluate(policy, faces, config=EvalConfig(pixels=True, oracle_budget=0, max_faces=n_faces))
         out["pixels_latency_ms"] = pixels.latency_ms()
+    out["policies"] = policy_errors(faces, ["neutral", *(policies or [])], max_faces=n_faces if quick else None)
+    return out
+
+
+def policy_errors(faces: Path, policies: list[str], max_faces: int | None = None) -> dict:
+    """Closed-loop blendshape MAE, overall and per face region, of each policy (no oracle: comparable, fast)."""
+    from facetwin.agents.eval_policy import load_eval_policy
+
+    out = {}
+    for name in policies:
+        report = evaluate(load_eval_policy(name), faces, config=EvalConfig(oracle_budget=0, max_faces=max_faces))
+        summary = report.to_dict()
+        out[Path(name).name] = {"blendshape_mae": summary["blendshape_mae"], "per_region": summary["per_region"]}
     return out
 
 

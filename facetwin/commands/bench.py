@@ -33,6 +33,7 @@ def register(sub) -> None:
     p.add_argument("--quick", action="store_true", help="CI-sized runs")
     p.add_argument("--out", type=Path, default=Path("bench_results"), help="output directory")
     p.add_argument("--baseline", type=Path, help="a previous results.json: flag regressions against it")
+    p.add_argument("--policies", nargs="+", metavar="RUN_DIR", help="trained runs whose per-region errors the eval group compares")
     p.set_defaults(func=run)
 
 
@@ -127,25 +128,67 @@ def to_markdown(results: dict) -> str:
 
 
 def plot(results: dict, out: Path) -> list[Path]:
+    """throughput.png, ratios.png, and where their groups ran: poses.png (sim) and regions.png (eval)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    groups = {g: r for g, r in results["groups"].items() if not isinstance(r.get("error"), str)}
+    flat = {f"{g}.{k}": v for g, r in groups.items() for k, v in flatten(r).items()}
     written = []
-    for group, res in results["groups"].items():
-        metrics = {k: v for k, v in flatten(res).items() if v > 0 and "target" not in k}
+
+    def barh(metrics: dict, title: str, name: str, log: bool) -> None:
         if not metrics:
-            continue
-        fig, ax = plt.subplots(figsize=(8, 0.35 * len(metrics) + 1.2))
+            return
+        fig, ax = plt.subplots(figsize=(9, 0.32 * len(metrics) + 1.4))
         ax.barh(list(metrics), list(metrics.values()), color="#4C72B0")
-        ax.set_xscale("log")
-        ax.set_title(f"facetwin bench: {group}")
+        if log:
+            ax.set_xscale("log")
+        ax.set_title(title)
         fig.tight_layout()
-        path = out / f"{group}.png"
-        fig.savefig(path, dpi=100)
+        fig.savefig(out / name, dpi=100)
         plt.close(fig)
-        written.append(path)
+        written.append(out / name)
+
+    barh({k: v for k, v in flat.items() if "per_s" in k and "target" not in k and v > 0},
+         f"throughput ({results['machine']['cpu']}, {results['machine']['cpu_count']} cores)", "throughput.png", log=True)
+    barh({k: v for k, v in flat.items() if ("ratio" in k or "speedup" in k) and "oracle" not in k},
+         "speed ratios measured in one process", "ratios.png", log=True)
+
+    rises = groups.get("sim", {}).get("poses", {}).get("pixel_rises")
+    if rises:
+        names = list(rises)
+        fig, ax = plt.subplots(figsize=(9, 0.4 * len(names) + 1.4))
+        y = range(len(names))
+        scale = [max(1.0, r["least"]) for r in rises.values()]  # head yaw is in degrees: show it /15
+        ax.barh([i + 0.2 for i in y], [r["pixel_rise"] / s for r, s in zip(rises.values(), scale)], 0.4, label="pixel path")
+        ax.barh([i - 0.2 for i in y], [r["fast_rise"] / s for r, s in zip(rises.values(), scale)], 0.4, label="fast path")
+        ax.scatter([r["least"] / s for r, s in zip(rises.values(), scale)], list(y), color="k", marker="|", s=200, label="goal")
+        ax.set_yticks(list(y), [n if s == 1 else f"{n} (/{s:g} deg)" for n, s in zip(names, scale)])
+        ax.set_title("named poses: rise over the neutral face")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(out / "poses.png", dpi=100)
+        plt.close(fig)
+        written.append(out / "poses.png")
+
+    policies = groups.get("eval", {}).get("policies")
+    if policies:
+        regions = list(next(iter(policies.values()))["per_region"])
+        fig, ax = plt.subplots(figsize=(9, 4))
+        width = 0.8 / len(policies)
+        for j, (name, res) in enumerate(policies.items()):
+            ax.bar([i + j * width for i in range(len(regions))], [res["per_region"][r] for r in regions], width,
+                   label=f"{name} (MAE {res['blendshape_mae']:.3f})")
+        ax.set_xticks([i + 0.4 - width / 2 for i in range(len(regions))], regions)
+        ax.set_ylabel("closed-loop blendshape MAE")
+        ax.set_title("closed-loop error per face region, per policy")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(out / "regions.png", dpi=100)
+        plt.close(fig)
+        written.append(out / "regions.png")
     return written
 
 
@@ -167,7 +210,8 @@ def run(args: argparse.Namespace) -> int:
         start = time.perf_counter()
         try:
             module = importlib.import_module(GROUPS[group])
-            results["groups"][group] = module.run(quick=args.quick)
+            extra = {"policies": args.policies} if group == "eval" and args.policies else {}
+            results["groups"][group] = module.run(quick=args.quick, **extra)
         except Exception:  # one broken group must not hide the others' figures
             results["groups"][group] = {"error": traceback.format_exc(limit=3)}
         results["seconds"][group] = round(time.perf_counter() - start, 1)
