@@ -5,6 +5,8 @@
     facetwin real calibrate --port P [--from-spec]      jog and mark each servo, save the calibration
     facetwin real pose smile --port P [--dry-run]       glide to a named pose, hold, glide back, release
     facetwin real play DATASET --port P [--dry-run]     replay a LeRobot-style dataset's `action` column
+    facetwin real collect --port P --episodes N --out DIR [--camera webcam:N|twin]
+                                                        expert episodes on the servos, seen by a camera
 
 `--port virtual` runs an in-process emulator instead of hardware.
 """
@@ -26,7 +28,7 @@ VIRTUAL = "virtual"
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("real", help="drive the servo bus: scan, emulate, calibrate, pose, play",
+    parser = subparsers.add_parser("real", help="drive the servo bus: scan, emulate, calibrate, pose, play, collect",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="real_command", metavar="ACTION")
     sub.required = True
@@ -71,6 +73,20 @@ def register(subparsers) -> None:
     p.add_argument("--episode", type=int, default=None, help="only this episode_index")
     p.add_argument("--dry-run", action="store_true", help="step through the actions without a port")
     p.set_defaults(func=_play)
+
+    p = sub.add_parser("collect", help="record expert episodes on the servos, the face read by a camera")
+    common(p)
+    p.add_argument("--episodes", type=int, required=True, help="episodes in the dataset when done (with --resume: total)")
+    p.add_argument("--out", type=Path, required=True, help="dataset directory to write")
+    p.add_argument("--camera", default=None,
+                   help="'webcam:N', or 'twin': a perturbed twin mirroring the servos (default with --port virtual)")
+    p.add_argument("--perturb-seed", type=int, default=0, help="twin camera: which perturbed robot (-1: the nominal twin)")
+    p.add_argument("--render-size", type=int, default=384, help="twin camera: render size in px")
+    p.add_argument("--fps", type=int, default=10, help="frames per second (render + landmarker must fit in a frame)")
+    p.add_argument("--frames-per-episode", type=int, default=60)
+    p.add_argument("--seed", type=int, default=0, help="expert strategy seed")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted collection in --out")
+    p.set_defaults(func=_collect)
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -300,4 +316,42 @@ def _play(args) -> int:
         if not args.dry_run:
             robot.neutral()
     print(f"played {len(actions)} frames at {fps:g} fps; max tracking error {max(errors):.3f} (normalised)")
+    return 0
+
+
+def _collect(args) -> int:
+    from facetwin.dataset import DatasetError
+    from facetwin.live.real_collect import TWIN_CAMERA, RealCollectConfig, collect_real, open_camera
+    from facetwin.spec import default_spec
+
+    camera_name = args.camera or (TWIN_CAMERA if args.port == VIRTUAL else None)
+    if camera_name is None:
+        raise CLIError("--camera is required with a physical port: 'webcam:N' watching the face (or 'twin')")
+    if args.episodes < 1:
+        raise CLIError(f"--episodes must be at least 1, got {args.episodes}")
+    try:
+        config = RealCollectConfig(seed=args.seed, frames_per_episode=args.frames_per_episode, fps=args.fps,
+                                   camera=camera_name, perturb_seed=None if args.perturb_seed < 0 else args.perturb_seed,
+                                   render_size=args.render_size)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from exc
+    spec = default_spec()
+    calibration = _load_calibration(args, spec)
+    try:
+        camera = open_camera(config)  # before the robot: once connected, a pause sends the face home
+    except Exception as exc:  # a camera that cannot open is a setup problem, named as such
+        raise CLIError(f"cannot open camera {camera_name!r}: {exc}") from exc
+    try:
+        with _robot(args, calibration) as robot:
+            result = collect_real(robot, camera, args.out, args.episodes, config, resume=args.resume)
+            robot.neutral()
+    except (DatasetError, RuntimeError) as exc:
+        raise CLIError(str(exc)) from exc
+    finally:
+        camera.close()
+    per = result.frames_added + result.frames_dropped
+    print(f"{args.out}: {result.episodes_total} episodes ({result.episodes_added} added, {result.frames_added} frames, "
+          f"{result.frames_dropped} dropped without a face, {result.frames_late} late) in {result.wall_s:.1f} s; "
+          f"camera {result.timings_ms['camera']:.1f} ms + perception {result.timings_ms['perception']:.1f} ms per frame"
+          + (f" over {per} frames" if per else ""))
     return 0
