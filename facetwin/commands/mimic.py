@@ -14,11 +14,18 @@ def register(subparsers) -> None:
         "expression to 25 servo commands, and the twin (or the servo bus, through its safety layer) receives them. "
         "Without a face the last command is held, then eases to neutral.",
     )
+    add_arguments(p, target=True)
+    p.set_defaults(func=run)
+
+
+def add_arguments(p: argparse.ArgumentParser, *, target: bool) -> None:
+    """The mimic options; `facetwin real mimic` shares them with --port in place of --target."""
     p.add_argument("--source", required=True, metavar="VIDEO|webcam:N", help="video file, image(s), or webcam:N")
     p.add_argument("--policy", required=True, metavar="RUN_DIR|FILE.npz|neutral",
                    help="training run directory, a ridge policy .npz (python -m facetwin.live.ridge_policy), or neutral")
-    p.add_argument("--target", default="sim", metavar="sim|virtual|PORT",
-                   help="sim (the twin, default), virtual (an in-process emulated servo bus) or a serial port")
+    if target:
+        p.add_argument("--target", default="sim", metavar="sim|virtual|PORT",
+                       help="sim (the twin, default), virtual (an in-process emulated servo bus) or a serial port")
     p.add_argument("--out", type=Path, metavar="FILE.mp4", help="write a side-by-side video: person | twin, with bars")
     p.add_argument("--stats", type=Path, metavar="FILE.json", help="write timings, latency, fps and the smile trace")
     p.add_argument("--realtime", action="store_true",
@@ -32,7 +39,6 @@ def register(subparsers) -> None:
     p.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N processed frames")
     p.add_argument("--calibration", type=Path, default=None, help="calibration YAML for a serial-port target")
     p.add_argument("--landmarker", metavar="PATH", help="face_landmarker.task (default: $FACETWIN_FACE_LANDMARKER or the cache)")
-    p.set_defaults(func=run)
 
 
 def run(args) -> int:

@@ -28,7 +28,7 @@ VIRTUAL = "virtual"
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("real", help="drive the servo bus: scan, emulate, calibrate, pose, play, collect",
+    parser = subparsers.add_parser("real", help="drive the servo bus: scan, emulate, calibrate, pose, play, collect, mimic",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="real_command", metavar="ACTION")
     sub.required = True
@@ -87,6 +87,13 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="expert strategy seed")
     p.add_argument("--resume", action="store_true", help="continue an interrupted collection in --out")
     p.set_defaults(func=_collect)
+
+    p = sub.add_parser("mimic", help="a person's face drives the servos (facetwin mimic --target PORT)")
+    p.add_argument("--port", required=True, metavar="PORT|virtual", help="serial port of the bus, or virtual")
+    from facetwin.commands import mimic as mimic_command
+
+    mimic_command.add_arguments(p, target=False)
+    p.set_defaults(func=_mimic)
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -355,3 +362,10 @@ def _collect(args) -> int:
           f"camera {result.timings_ms['camera']:.1f} ms + perception {result.timings_ms['perception']:.1f} ms per frame"
           + (f" over {per} frames" if per else ""))
     return 0
+
+
+def _mimic(args) -> int:
+    from facetwin.commands import mimic as mimic_command
+
+    args.target = args.port
+    return mimic_command.run(args)
