@@ -52,6 +52,11 @@ class PolicyModel(ABC):
     @abstractmethod
     def predict(self, x) -> np.ndarray: ...
 
+    def fit_expression(self, forward, coupling, x, y, x_val, y_val, settings, mix=None) -> FitHistory:
+        """Fine-tune through a frozen forward model (expression_objective); only gradient-trained kinds can."""
+        raise ValueError(f"the expression objective trains neural policies (kan-attn, kan, mlp); {self.kind} is "
+                         "fitted in closed form: train it with --objective supervised")
+
     @abstractmethod
     def tensors(self) -> dict[str, torch.Tensor]:
         """Everything learned, for the safetensors checkpoint."""
@@ -74,6 +79,12 @@ class TorchModel(PolicyModel):
         if settings.lr is None:
             settings = replace(settings, lr=DEFAULT_LR[self.kind])
         return fit_module(self.module, x, y, x_val, y_val, settings)
+
+    def fit_expression(self, forward, coupling, x, y, x_val, y_val, settings, mix=None):
+        from .expression_objective import fit_expression_module
+
+        self._fast = None
+        return fit_expression_module(self.module, forward, coupling, x, y, x_val, y_val, settings, mix)
 
     def predict(self, x) -> np.ndarray:
         x = as_expression_batch(x)

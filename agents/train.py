@@ -7,6 +7,7 @@ episode indices are given, so frames of one episode never sit on both sides of t
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from facetwin.expression import EXPRESSION_DIM
 from facetwin.spec import FaceSpec, default_spec
 
 from .checkpoint import Policy, config_for, save_run
+from .expression_objective import OBJECTIVES, ExpressionPass, ExpressionSettings, run_expression_pass
+from .forward_model import ForwardSettings, save_forward
 from .loop import FitHistory, FitSettings
 from .models import build_model
 from .policy import servo_regions
@@ -30,6 +33,7 @@ class TrainResult:
     n_train: int
     n_val: int
     run_dir: Path | None = None
+    expression: ExpressionPass | None = None  # the expression-space pass, with objective="expression"
 
 
 def split_validation(n: int, val_fraction: float, seed: int = 0,
@@ -63,10 +67,23 @@ def train_from_arrays(
     episode_index: np.ndarray | None = None,
     max_samples: int | None = None,
     spec: FaceSpec | None = None,
+    objective: str = "supervised",
+    expression_settings: ExpressionSettings | None = None,
+    forward_settings: ForwardSettings | None = None,
 ) -> TrainResult:
-    """Fit `model` on expression (N, 55) -> action (N, S); write a run to out_dir when given."""
+    """Fit `model` on expression (N, 55) -> action (N, S); write a run to out_dir when given.
+
+    objective "expression": after the supervised fit, a forward model is fitted on the same pairs and the
+    policy fine-tuned through it in expression space (expression_objective; `expression_settings` and
+    `forward_settings` tune that pass and its forward model).
+    """
     spec = default_spec() if spec is None else spec
     settings = FitSettings() if settings is None else settings
+    if objective not in OBJECTIVES:
+        raise ValueError(f"unknown training objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
+    if objective == "expression" and model not in ("kan-attn", "kan", "mlp"):
+        raise ValueError(f"the expression objective trains neural policies (kan-attn, kan, mlp); {model} is "
+                         "fitted in closed form: train it with objective 'supervised'")
     x, y = _check_arrays(expression, action, spec)
     ep = None if episode_index is None else np.asarray(episode_index).reshape(-1)
     if ep is not None and len(ep) != len(x):
@@ -76,7 +93,14 @@ def train_from_arrays(
         x, y, ep = x[keep], y[keep], None if ep is None else ep[keep]
     train, val = split_validation(len(x), val_fraction, settings.seed, ep)
     policy_model = build_model(model, spec.n, servo_regions(spec), hparams)
+    start = time.perf_counter()
     history = policy_model.fit(x[train], y[train], x[val], y[val], settings)
+    expr_pass = None
+    if objective == "expression":
+        expression_settings = expression_settings or ExpressionSettings(seed=settings.seed, device=settings.device,
+                                                                        progress=settings.progress)
+        expr_pass = run_expression_pass(policy_model, spec, x[train], y[train], x[val], y[val], expression_settings,
+                                        forward_settings)
     val_mse = float(np.mean((policy_model.predict(x[val]) - y[val]) ** 2)) if len(val) else float("nan")
     mean_mse = float(np.mean((y[train].mean(0) - y[val]) ** 2)) if len(val) else float("nan")
     training = {
@@ -91,12 +115,27 @@ def train_from_arrays(
         "stopped_early": history.stopped_early,
         "seconds": round(history.seconds, 3),
         "device": history.device,
+        "objective": objective,
+        "total_seconds": round(time.perf_counter() - start, 3),  # every pass, the forward model's included
     }
+    if expr_pass is not None:
+        training["expression"] = {
+            "settings": asdict(expression_settings),
+            "forward_model": asdict(expr_pass.forward_score),
+            "val_expression_loss_before": expr_pass.val_expression_loss_before,
+            "val_expression_loss": expr_pass.val_expression_loss,
+            "best_epoch": expr_pass.history.best_epoch,
+            "epochs_run": len(expr_pass.history.train_loss),
+            "seconds": round(expr_pass.history.seconds, 3),
+        }
     config = config_for(policy_model, spec, training)
-    result = TrainResult(Policy(policy_model, config, spec), history, val_mse, mean_mse, len(train), len(val))
+    result = TrainResult(Policy(policy_model, config, spec), history, val_mse, mean_mse, len(train), len(val),
+                         expression=expr_pass)
     if out_dir is not None:
         result.run_dir = save_run(out_dir, policy_model, config)
         plot_losses(history, result.run_dir / "loss.png", f"{model}: val MSE {val_mse:.4g} (mean baseline {mean_mse:.4g})")
+        if expr_pass is not None:
+            save_forward(result.run_dir, expr_pass.forward, expr_pass.forward_score)
     return result
 
 
