@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from facetwin.motion.strategy import STRATEGIES
+
 import argparse
 from pathlib import Path
 
@@ -21,7 +23,8 @@ def register(subparsers) -> None:
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="dataset folder (new, or existing with --resume)")
     p.add_argument("--workers", type=int, default=1, metavar="K", help="processes, each with its own twin (default 1)")
     # None = "not given": a resume then takes the value the dataset was collected with.
-    p.add_argument("--strategy", choices=("expert", "babble"), default=None, help="motion strategy (default expert)")
+    p.add_argument("--strategy", choices=STRATEGIES, default=None,
+                   help="motion strategy (default expert; mixed = expert with a third of the episodes babbled)")
     p.add_argument("--frames-per-episode", type=int, default=None, metavar="F", help="frames per episode (default 300)")
     p.add_argument("--fps", type=int, default=None, help="frames per second of commands and observations (default 30)")
     p.add_argument("--seed", type=int, default=None, metavar="S", help="strategy seed (default 0)")
