@@ -65,7 +65,7 @@ def feasible(command: np.ndarray, twin: FaceTwin) -> np.ndarray:
 
 def reach(twin: FaceTwin, command: np.ndarray) -> TwinState:
     """Settle `command` from the neutral face, so the score never depends on the command before."""
-    twin.reset()
+    twin.reset(readout=False)
     return twin.apply(feasible(command, twin))
 
 

@@ -144,10 +144,6 @@ class FaceSpec:
                 out.append(f"{s.name} ({c[i]:+.2f}) with {s.coupling.with_servo} ({other:+.2f}) exceeds {s.coupling.limit}")
         return out
 
-    def identity(self) -> dict:
-        """What a checkpoint or dataset records to prove which face it was made for."""
-        return {"name": self.name, "version": self.version, "fingerprint": self.fingerprint, "servos": list(self.names)}
-
 
 DEFAULT_SPEC = "face_spec.yaml"
 

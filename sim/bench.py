@@ -88,7 +88,7 @@ def pose_agreement(twin: FaceTwin, perceiver) -> dict:
 
     fast, pixel, faces = {}, {}, {}
     for name in NAMED_POSES:
-        twin.reset()
+        twin.reset(readout=False)
         state = twin.apply(named_pose(name, twin.spec))
         seen = perceiver.perceive(twin.render(512))
         faces[name] = int(seen.extra.get("faces_detected", int(seen.face_found)))

@@ -123,7 +123,7 @@ def replay(twin, pairs: SysidPairs, readout=None, read: np.ndarray | None = None
         rows = rows[np.argsort(pairs.frame_index[rows], kind="stable")]
         last = int(pairs.frame_index[rows].max())
         steps = frame_steps(last + 1, pairs.fps, twin.timestep)
-        twin.reset()
+        twin.reset(readout=False)
         twin.settle()
         frame = 0
         for r in rows:

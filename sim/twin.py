@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import mujoco
@@ -74,12 +74,13 @@ class FaceTwin:
         if names != self.spec.names:
             raise RuntimeError(f"actuator order {names} differs from the face spec's {self.spec.names}")
 
-    def reset(self) -> TwinState:
+    def reset(self, *, readout: bool = True) -> TwinState | None:
+        """Back to the neutral face at rest; `readout=False` skips reading it (a search resets often)."""
         mujoco.mj_resetData(self.model, self.data)
         self.command = np.zeros(self.spec.n)
         self.data.ctrl[:] = 0.0
         mujoco.mj_forward(self.model, self.data)
-        return self.state(settle_steps=0)
+        return self.state(settle_steps=0) if readout else None
 
     def set_command(self, command) -> np.ndarray:
         """Validate and hold a command without stepping (for closed-loop control at the physics rate)."""
@@ -173,8 +174,6 @@ class FaceTwin:
 
 
 def _with_uvs(geo: FaceGeometry, uvs: np.ndarray) -> FaceGeometry:
-    from dataclasses import replace
-
     return replace(geo, uvs=np.asarray(uvs, dtype=np.float64))
 
 
