@@ -17,8 +17,6 @@ cannot buy a low loss from f's errors far from the data. `couple` is the spec's 
 
 from __future__ import annotations
 
-import copy
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,7 +28,7 @@ from facetwin.expression import ACTIVE_BLENDSHAPES, N_BLENDSHAPES
 from facetwin.spec import FaceSpec
 
 from .forward_model import ForwardModel, ForwardScore, ForwardSettings, expression_loss, fit_forward
-from .loop import FitHistory, resolve_device
+from .loop import BestEpoch, FitHistory, resolve_device
 
 
 @dataclass
@@ -152,10 +150,7 @@ def fit_expression_module(module: nn.Module, forward: ForwardModel, coupling: Co
         return float(expression_loss(forward(coupling(module(val_targets))), val_targets) + settings.anchor * anchor)
 
     opt = torch.optim.Adam(module.parameters(), lr=settings.lr, foreach=True)
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=max(2, settings.patience // 3))
-    hist = FitHistory(device=str(dev))
-    best = copy.deepcopy(module.state_dict())
-    start = time.perf_counter()
+    keeper = BestEpoch(module, opt, FitHistory(device=str(dev)), settings.patience)
     bs = settings.batch_size
     bar = tqdm(range(settings.epochs), desc=f"{type(module).__name__} (expression)", disable=not settings.progress, leave=False)
     for epoch in bar:
@@ -163,8 +158,7 @@ def fit_expression_module(module: nn.Module, forward: ForwardModel, coupling: Co
             module.eval()
             module.update_grids(torch.as_tensor(sampler.sample(settings.grid_samples, rng), device=dev))
             if epoch == 0:  # the grids moved: score the starting point again on them
-                hist.best_val_loss = validate()
-                best = copy.deepcopy(module.state_dict())
+                keeper.restart(validate())
         module.train()
         order = torch.as_tensor(rng.permutation(len(xt)), device=dev)
         targets = torch.as_tensor(sampler.sample(len(xt), rng), device=dev)
@@ -176,21 +170,9 @@ def fit_expression_module(module: nn.Module, forward: ForwardModel, coupling: Co
             loss.backward()
             opt.step()
             total += loss.item() * len(idx)
-        hist.train_loss.append(total / len(xt))
-        hist.val_loss.append(validate())
-        sched.step(hist.val_loss[-1])
-        if hist.val_loss[-1] < hist.best_val_loss - 1e-7:
-            hist.best_val_loss, hist.best_epoch = hist.val_loss[-1], epoch
-            best = copy.deepcopy(module.state_dict())
-        bar.set_postfix(train=f"{hist.train_loss[-1]:.4g}", val=f"{hist.val_loss[-1]:.4g}")
-        if epoch - hist.best_epoch >= settings.patience:
-            hist.stopped_early = True
+        if keeper.end_epoch(epoch, total / len(xt), validate(), bar):
             break
-    bar.close()
-    module.load_state_dict(best)
-    module.to("cpu").eval()
-    hist.seconds = time.perf_counter() - start
-    return hist
+    return keeper.finish(bar)
 
 
 OBJECTIVES = ("supervised", "expression")

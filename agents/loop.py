@@ -46,6 +46,41 @@ def resolve_device(device: str | None) -> torch.device:
     return dev
 
 
+class BestEpoch:
+    """Early stopping on the validation loss: keeps the best epoch's weights, halves the LR on plateaus."""
+
+    def __init__(self, module: nn.Module, opt: torch.optim.Optimizer, hist: FitHistory, patience: int):
+        self.module, self.hist, self.patience = module, hist, patience
+        self.sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=max(2, patience // 3))
+        self.best = copy.deepcopy(module.state_dict())
+        self.start = time.perf_counter()
+
+    def restart(self, val_loss: float) -> None:
+        """Score the current weights as the best so far (after something moved under them, e.g. grids)."""
+        self.hist.best_val_loss = val_loss
+        self.best = copy.deepcopy(self.module.state_dict())
+
+    def end_epoch(self, epoch: int, train_loss: float, val_loss: float, bar) -> bool:
+        """Record the epoch; True when patience has run out."""
+        hist = self.hist
+        hist.train_loss.append(train_loss)
+        hist.val_loss.append(val_loss)
+        self.sched.step(val_loss)
+        if val_loss < hist.best_val_loss - 1e-7:
+            hist.best_val_loss, hist.best_epoch = val_loss, epoch
+            self.best = copy.deepcopy(self.module.state_dict())
+        bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val_loss:.4g}")
+        hist.stopped_early = epoch - hist.best_epoch >= self.patience
+        return hist.stopped_early
+
+    def finish(self, bar) -> FitHistory:
+        bar.close()
+        self.module.load_state_dict(self.best)
+        self.module.to("cpu").eval()
+        self.hist.seconds = time.perf_counter() - self.start
+        return self.hist
+
+
 def fit_module(module: nn.Module, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
                settings: FitSettings) -> FitHistory:
     """Train `module` in place; it ends holding the weights of its best validation epoch, on the CPU."""
@@ -56,10 +91,7 @@ def fit_module(module: nn.Module, x: np.ndarray, y: np.ndarray, x_val: np.ndarra
     xt, yt = torch.as_tensor(x, device=dev), torch.as_tensor(y, device=dev)
     xv, yv = torch.as_tensor(x_val, device=dev), torch.as_tensor(y_val, device=dev)
     opt = torch.optim.Adam(module.parameters(), lr=settings.lr or 3e-3, weight_decay=settings.weight_decay, foreach=True)
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=max(2, settings.patience // 3))
-    hist = FitHistory(device=str(dev))
-    best = copy.deepcopy(module.state_dict())
-    start = time.perf_counter()
+    keeper = BestEpoch(module, opt, FitHistory(device=str(dev)), settings.patience)
     bar = tqdm(range(settings.epochs), desc=type(module).__name__, disable=not settings.progress, leave=False)
     for epoch in bar:
         if epoch in settings.grid_update_epochs and hasattr(module, "update_grids"):
@@ -75,21 +107,9 @@ def fit_module(module: nn.Module, x: np.ndarray, y: np.ndarray, x_val: np.ndarra
             loss.backward()
             opt.step()
             total += loss.item() * len(idx)
-        hist.train_loss.append(total / len(xt))
-        hist.val_loss.append(evaluate(module, xv, yv))
-        sched.step(hist.val_loss[-1])
-        if hist.val_loss[-1] < hist.best_val_loss - 1e-7:
-            hist.best_val_loss, hist.best_epoch = hist.val_loss[-1], epoch
-            best = copy.deepcopy(module.state_dict())
-        bar.set_postfix(train=f"{hist.train_loss[-1]:.4g}", val=f"{hist.val_loss[-1]:.4g}")
-        if epoch - hist.best_epoch >= settings.patience:
-            hist.stopped_early = True
+        if keeper.end_epoch(epoch, total / len(xt), evaluate(module, xv, yv), bar):
             break
-    bar.close()
-    module.load_state_dict(best)
-    module.to("cpu").eval()
-    hist.seconds = time.perf_counter() - start
-    return hist
+    return keeper.finish(bar)
 
 
 @torch.no_grad()
