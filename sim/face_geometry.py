@@ -48,6 +48,7 @@ LIP_CLOSE_CM = 0.45  # of the canonical 0.55 cm gap between the inner lips
 
 LOWER_LIP = set(topo.LIPS_OUTER_LOWER) | set(topo.LIPS_INNER_LOWER)
 UPPER_LIP = set(topo.LIPS_OUTER_UPPER) | set(topo.LIPS_INNER_UPPER)
+BROWS = set(topo.RIGHT_BROW) | set(topo.LEFT_BROW)
 
 
 @dataclass(frozen=True)
@@ -173,7 +174,7 @@ def _jaw_weight(v: np.ndarray) -> np.ndarray:
 
 def _node_specs(spec: FaceSpec):
     """Skin points, one per landmark pulled by a cable servo, with the reach of skin each drags."""
-    sigmas = {"brows": 1.5, "mouth": 0.9}
+    sigmas = {"brows": 2.2, "mouth": 0.9}
     nodes: dict[int, tuple[str, float]] = {}
     for s in spec.servos:
         if s.mechanism != "cable":
@@ -275,6 +276,7 @@ def _skin_weights(v: np.ndarray, nodes: list[SkinNode]) -> tuple[tuple[str, ...]
         "eyelid_right": (topo.RIGHT_EYE_UPPER[1:-1], topo.RIGHT_LID_CREASE),
         "eyelid_left": (topo.LEFT_EYE_UPPER[1:-1], topo.LEFT_LID_CREASE),
     }
+    eye_line = v[list(topo.RIGHT_EYE_UPPER + topo.RIGHT_EYE_LOWER), 1].mean()
     cols: dict[str, np.ndarray] = {}
     for name, (margin, crease) in lids.items():
         w = np.zeros(n)
@@ -289,6 +291,10 @@ def _skin_weights(v: np.ndarray, nodes: list[SkinNode]) -> tuple[tuple[str, ...]
             g *= jaw  # a lower-lip point never drags the upper lip
         elif node.landmark in UPPER_LIP:
             g *= 1.0 - jaw
+        elif node.landmark in BROWS:
+            # Brow skin reaches down to the upper lid's fold, never below the eye: a lowered brow hoods the
+            # eye, it does not pull the lower lid open.
+            g *= _smoothstep((v[:, 1] - eye_line) / (0.6 * CM))
         cols[node.name] = g
     local = np.stack(list(cols.values()), axis=1)
     # A lid margin belongs to its lid: nearby brow points must not hold it open.

@@ -199,7 +199,7 @@ def build_mjcf(spec: FaceSpec, geo: FaceGeometry) -> str:
     <material name="backdrop" rgba="0.62 0.66 0.70 1"/>
   </asset>
   <worldbody>
-    <light name="key" pos="0.25 0.35 0.8" dir="-0.3 -0.4 -1" directional="true" diffuse="0.45 0.45 0.45" castshadow="false"/>
+    <light name="key" pos="0 0.35 0.8" dir="0 -0.4 -1" directional="true" diffuse="0.45 0.45 0.45" castshadow="false"/>
     <camera name="front" pos="0 0 {CAMERA_DISTANCE}" fovy="{CAMERA_FOVY}"/>
     <geom name="backdrop" type="plane" size="1 1 0.01" pos="0 0 -0.4" material="backdrop"/>
     <body name="head">

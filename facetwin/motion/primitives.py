@@ -83,7 +83,7 @@ _LIBRARY: tuple[Primitive, ...] = (
     # --- brows -----------------------------------------------------------------------------------
     _p("brow_raise", "brows", {**_both("brow_inner_{}", 0.8), **_both("brow_outer_{}", 1.0)},
        description="both brows up (browInnerUp, browOuterUp*)"),
-    _p("brow_furrow", "brows", {**_both("brow_inner_{}", -1.0), **_both("brow_outer_{}", -0.8)},
+    _p("brow_furrow", "brows", {**_both("brow_inner_{}", -1.0), **_both("brow_outer_{}", -1.0)},
        description="brows pulled down and in (browDown*)"),
     _p("brow_inner_raise", "brows", {**_both("brow_inner_{}", 1.0), **_both("brow_outer_{}", -0.25)},
        description="sad brows: inner corners up, outer slightly down (browInnerUp)"),
