@@ -34,3 +34,14 @@ def twin():
     t = FaceTwin()
     yield t
     t.close()
+
+
+@pytest.fixture(scope="module")
+def torch_one_thread():
+    """One CPU thread for training tests: on a shared machine, threads waiting on a busy core stall every op."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
-import torch
 from onnx.reference import ReferenceEvaluator
 
 from facetwin.agents.checkpoint import load_policy
@@ -15,12 +14,7 @@ from facetwin.dataset import DatasetWriter, EpisodeFrames
 from facetwin.spec import default_spec
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture(scope="module")

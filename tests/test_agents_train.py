@@ -7,7 +7,6 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-import torch
 
 from facetwin.agents.checkpoint import RunConfig, SpecMismatchError, load_policy
 from facetwin.agents.loop import FitSettings
@@ -19,13 +18,7 @@ from facetwin.spec import default_spec
 FACE = SyntheticFace()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One CPU thread: on a shared machine, OpenMP threads waiting on a busy core stall every operator."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture(scope="module")

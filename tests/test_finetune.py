@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from facetwin.agents.checkpoint import load_policy
 from facetwin.agents.loop import FitSettings
@@ -17,13 +16,7 @@ SPEC = default_spec()
 W = np.random.default_rng(0).normal(0, 1.5, (55, SPEC.n)) / np.sqrt(55)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One CPU thread: on a shared machine, OpenMP threads waiting on a busy core stall every operator."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def _face(rng, n):
