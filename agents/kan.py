@@ -130,16 +130,9 @@ class _UniformLayer(torch.autograd.Function):
     def backward(ctx, g):
         x, frac, idx, flat, silu, w, coef, scale_base, scale_sp = ctx.saved_tensors
         grid = ctx.grid
-        n, n_in, n_out = x.shape[0], coef.shape[0], coef.shape[1]
-        grad_x = grad_coef = grad_base = grad_sp = grad_bias = None
-        if ctx.needs_input_grad[1] or ctx.needs_input_grad[3]:
-            gw = (flat.T @ g).reshape(-1, n_in, n_out).permute(1, 2, 0)  # (in, out, G+k)
-            grad_coef = gw * scale_sp.unsqueeze(-1)
-            grad_sp = (gw * coef).sum(-1)
-        if ctx.needs_input_grad[2]:
-            grad_base = silu.T @ g
-        if ctx.needs_input_grad[4]:
-            grad_bias = g.sum(0)
+        n, n_in = x.shape[0], coef.shape[0]
+        grad_x = None
+        grad_coef, grad_base, grad_sp, grad_bias = _parameter_grads(ctx.needs_input_grad, g, flat, silu, coef, scale_sp)
         if ctx.needs_input_grad[0]:
             g_flat = (g @ w.T).reshape(n, -1, n_in).permute(1, 0, 2)  # (G+k, batch, in)
             g_full = g_flat.new_zeros(grid.width, n, n_in)
@@ -147,6 +140,21 @@ class _UniformLayer(torch.autograd.Function):
             grad_x = (g_full.gather(0, idx) * grid.slopes(frac)).sum(0)
             grad_x += _silu_backward(g @ scale_base.T, x)
         return grad_x, grad_coef, grad_base, grad_sp, grad_bias, None
+
+
+def _parameter_grads(needs, g, flat, silu, coef, scale_sp):
+    """Gradients of a spline layer's coefficients, base and spline scales and bias: both fast paths share them."""
+    n_in, n_out = coef.shape[0], coef.shape[1]
+    grad_coef = grad_base = grad_sp = grad_bias = None
+    if needs[1] or needs[3]:
+        gw = (flat.T @ g).reshape(-1, n_in, n_out).permute(1, 2, 0)  # (in, out, G+k)
+        grad_coef = gw * scale_sp.unsqueeze(-1)
+        grad_sp = (gw * coef).sum(-1)
+    if needs[2]:
+        grad_base = silu.T @ g
+    if needs[4]:
+        grad_bias = g.sum(0)
+    return grad_coef, grad_base, grad_sp, grad_bias
 
 
 def _cardinal_pieces(k: int) -> torch.Tensor:
@@ -380,16 +388,9 @@ class _CellLayer(torch.autograd.Function):
     def backward(ctx, g):
         x, idx, picked, f, flat, silu, w, coef, scale_base, scale_sp = ctx.saved_tensors
         pieces = ctx.pieces
-        n, n_in, n_out, k = x.shape[0], coef.shape[0], coef.shape[1], pieces.k
-        grad_x = grad_coef = grad_base = grad_sp = grad_bias = None
-        if ctx.needs_input_grad[1] or ctx.needs_input_grad[3]:
-            gw = (flat.T @ g).reshape(-1, n_in, n_out).permute(1, 2, 0)  # (in, out, G+k)
-            grad_coef = gw * scale_sp.unsqueeze(-1)
-            grad_sp = (gw * coef).sum(-1)
-        if ctx.needs_input_grad[2]:
-            grad_base = silu.T @ g
-        if ctx.needs_input_grad[4]:
-            grad_bias = g.sum(0)
+        n, n_in, k = x.shape[0], coef.shape[0], pieces.k
+        grad_x = None
+        grad_coef, grad_base, grad_sp, grad_bias = _parameter_grads(ctx.needs_input_grad, g, flat, silu, coef, scale_sp)
         if ctx.needs_input_grad[0]:
             g_full = g.new_zeros(pieces.width, n, n_in)
             g_full[k + 1 : pieces.width - k - 1] = (g @ w.T).reshape(n, -1, n_in).permute(1, 0, 2)
