@@ -9,7 +9,6 @@ workers, or a resumed run, writes the very rows of one uninterrupted single-proc
 
 from __future__ import annotations
 
-import json
 import multiprocessing as mp
 import os
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from facetwin.dataset import DatasetError, DatasetWriter, EpisodeFrames
+from facetwin.dataset.collection import read_collection_config as read_record, write_collection_record
 from facetwin.expression import EXPRESSION_DIM, N_LANDMARKS
 from facetwin.motion import STRATEGIES, make_strategy
 from facetwin.spec import FaceSpec, default_spec
@@ -191,21 +191,11 @@ def _episodes_in_order(config: CollectConfig, indices: range, workers: int, spec
 # -- the collection run ------------------------------------------------------------------------------
 def read_collection_config(root: str | Path) -> CollectConfig | None:
     """The config a dataset was collected with, or None when it holds no collection record."""
-    path = Path(root) / COLLECTION_PATH
-    if not path.is_file():
-        return None
-    try:
-        return CollectConfig(**json.loads(path.read_text())["config"])
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise DatasetError(f"{path} is malformed ({exc}); it records how the dataset was collected") from exc
+    return read_record(root, COLLECTION_PATH, CollectConfig)
 
 
 def _write_collection_config(root: Path, config: CollectConfig) -> None:
-    path = root / COLLECTION_PATH
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps({"collector": "facetwin.sim.collector", "config": asdict(config)}, indent=2) + "\n")
-    os.replace(tmp, path)
+    write_collection_record(root, COLLECTION_PATH, "facetwin.sim.collector", config)
 
 
 def _check_resumable(root: Path, config: CollectConfig) -> None:

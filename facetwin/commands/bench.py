@@ -138,6 +138,12 @@ def plot(results: dict, out: Path) -> list[Path]:
     flat = {f"{g}.{k}": v for g, r in groups.items() for k, v in flatten(r).items()}
     written = []
 
+    def save(fig, name: str) -> None:
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=100)
+        plt.close(fig)
+        written.append(out / name)
+
     def barh(metrics: dict, title: str, name: str, log: bool) -> None:
         if not metrics:
             return
@@ -146,10 +152,7 @@ def plot(results: dict, out: Path) -> list[Path]:
         if log:
             ax.set_xscale("log")
         ax.set_title(title)
-        fig.tight_layout()
-        fig.savefig(out / name, dpi=100)
-        plt.close(fig)
-        written.append(out / name)
+        save(fig, name)
 
     barh({k: v for k, v in flat.items() if "per_s" in k and "target" not in k and v > 0},
          f"throughput ({results['machine']['cpu']}, {results['machine']['cpu_count']} cores)", "throughput.png", log=True)
@@ -168,10 +171,7 @@ def plot(results: dict, out: Path) -> list[Path]:
         ax.set_yticks(list(y), [n if s == 1 else f"{n} (/{s:g} deg)" for n, s in zip(names, scale)])
         ax.set_title("named poses: rise over the neutral face")
         ax.legend()
-        fig.tight_layout()
-        fig.savefig(out / "poses.png", dpi=100)
-        plt.close(fig)
-        written.append(out / "poses.png")
+        save(fig, "poses.png")
 
     policies = groups.get("eval", {}).get("policies")
     if policies:
@@ -185,10 +185,7 @@ def plot(results: dict, out: Path) -> list[Path]:
         ax.set_ylabel("closed-loop blendshape MAE")
         ax.set_title("closed-loop error per face region, per policy")
         ax.legend()
-        fig.tight_layout()
-        fig.savefig(out / "regions.png", dpi=100)
-        plt.close(fig)
-        written.append(out / "regions.png")
+        save(fig, "regions.png")
     return written
 
 

@@ -18,7 +18,6 @@ The dataset commits one episode at a time; `resume` continues after the last who
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -27,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from facetwin.dataset import DatasetError, DatasetWriter, EpisodeFrames, Feature
+from facetwin.dataset.collection import read_collection_config, write_collection_record
 from facetwin.expression import EXPRESSION_DIM, N_LANDMARKS
 
 COLLECTION_PATH = "meta/real_collection.json"
@@ -138,23 +138,12 @@ def open_camera(config: RealCollectConfig, bundle=None):
 
 
 def read_real_config(root: Path) -> RealCollectConfig | None:
-    path = Path(root) / COLLECTION_PATH
-    if not path.is_file():
-        return None
-    try:
-        return RealCollectConfig(**json.loads(path.read_text())["config"])
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise DatasetError(f"{path} is malformed ({exc}); it records how the dataset was collected") from exc
+    return read_collection_config(root, COLLECTION_PATH, RealCollectConfig)
 
 
 def _write_config(root: Path, config: RealCollectConfig, perturbation) -> None:
-    path = root / COLLECTION_PATH
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    record = {"collector": "facetwin.live.real_collect", "config": asdict(config),
-              "perturbation": perturbation.to_json() if perturbation is not None else None}
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    os.replace(tmp, path)
+    write_collection_record(root, COLLECTION_PATH, "facetwin.live.real_collect", config,
+                            perturbation=perturbation.to_json() if perturbation is not None else None)
 
 
 class _Episode:
