@@ -1,5 +1,9 @@
 """Policy speed: batch-1 inference latency and training-step time, kan-attn against an MLP of equal size.
 
+Two training steps are timed: the supervised one (command MSE, the policy alone) and the
+expression-objective one that `facetwin train` spends most of its time on by default (the policy
+through the distilled forward model, `expression_objective`), where both kinds also pay for f.
+
 `run()` returns a dict (printed as JSON by `python -m facetwin.agents.bench [--quick]`). Times are
 medians over interleaved repetitions (kan-attn and MLP alternate, so load on a shared machine hits
 both alike), on seeded models and data; CUDA is measured too when present. Training steps are timed
@@ -21,8 +25,11 @@ from torch import nn
 
 from facetwin.spec import default_spec
 
+from .expression_objective import Coupling
 from .fast import FastKanAttn
+from .forward_model import ForwardModel, expression_loss
 from .kan import KAN
+from .landmark_forward import LandmarkSettings
 from .models import DEFAULT_HPARAMS, build_module
 from .networks import MLPPolicy, parameter_count, mlp_hidden_for
 from .policy import servo_regions
@@ -77,12 +84,20 @@ def _run(quick: bool, device: str | None, batch_size: int) -> dict:
                 {"fast": lambda: fast(x[:1])}, reps * 5, sync)["fast"]
         xb, yb = torch.from_numpy(x).to(dev), torch.from_numpy(y).to(dev)
         steps = {"kan-attn": _train_step(attn, xb, yb), "mlp": _train_step(mlp, xb, yb)}
+        forward = ForwardModel(spec.n, LandmarkSettings().distil_hidden).to(dev).eval()
+        for p in forward.parameters():
+            p.requires_grad_(False)
+        coupling = Coupling(spec).to(dev)
+        steps.update({f"{k} (expression objective)": _expression_step(m, forward, coupling, xb)
+                      for k, m in (("kan-attn", attn), ("mlp", mlp))})
         if not quick:
             steps.update(_pykan_steps(xb, yb, dev))
         cpu_ms: dict = {}
         step_ms = _interleaved(steps, reps, sync, cpu_ms)
         entry["train_step_ms"] = step_ms
         entry["train_step_ratio_kan_attn_over_mlp"] = round(step_ms["kan-attn"] / step_ms["mlp"], 2)
+        entry["expression_step_ratio_kan_attn_over_mlp"] = round(
+            step_ms["kan-attn (expression objective)"] / step_ms["mlp (expression objective)"], 2)
         if dev == "cpu":
             entry["train_step_cpu_ms"] = cpu_ms
             entry["train_step_cpu_ratio_kan_attn_over_mlp"] = round(cpu_ms["kan-attn"] / cpu_ms["mlp"], 2)
@@ -97,6 +112,18 @@ def _train_step(module: nn.Module, x: torch.Tensor, y: torch.Tensor):
     def step():
         opt.zero_grad(set_to_none=True)
         nn.functional.mse_loss(module(x), y).backward()
+        opt.step()
+
+    return step
+
+
+def _expression_step(module: nn.Module, forward: nn.Module, coupling: nn.Module, targets: torch.Tensor):
+    module.train()
+    opt = torch.optim.Adam(module.parameters(), lr=1e-3, foreach=True)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        expression_loss(forward(coupling(module(targets))), targets).backward()
         opt.step()
 
     return step

@@ -20,6 +20,7 @@ from facetwin.spec import FaceSpec, default_spec
 from .features import HEAD_SCALE_DEG, as_expression_batch
 from .models import PolicyModel, build_model
 from .policy import servo_regions
+from .refine import Refiner
 
 FORMAT = "facetwin-policy/1"
 CONFIG_FILE = "config.json"
@@ -68,10 +69,14 @@ class Policy:
     model: PolicyModel
     config: RunConfig
     spec: FaceSpec
+    refiner: Refiner | None = None  # gradient steps through the run's forward model after the network's answer
 
     def __call__(self, expression) -> np.ndarray:
         single = np.ndim(expression) == 1
-        out = self.model.predict(as_expression_batch(expression))
+        batch = as_expression_batch(expression)
+        out = self.model.predict(batch)
+        if self.refiner is not None:
+            out = self.refiner(batch, out)
         return out[0] if single else out
 
     @property
@@ -114,8 +119,11 @@ def check_spec(config: RunConfig, spec: FaceSpec, source: str) -> None:
     )
 
 
-def load_policy(run_dir: str | Path, spec: FaceSpec | None = None) -> Policy:
-    """Load a run for `spec` (the packaged face by default); a run for another face raises SpecMismatchError."""
+def load_policy(run_dir: str | Path, spec: FaceSpec | None = None, refine_steps: int = 0) -> Policy:
+    """Load a run for `spec` (the packaged face by default); a run for another face raises SpecMismatchError.
+
+    refine_steps > 0: every answer is refined by that many gradient steps through the run's forward
+    model (`refine.Refiner`); the run must have one (trained with the expression objective)."""
     spec = default_spec() if spec is None else spec
     config = RunConfig.read(run_dir)
     check_spec(config, spec, f"run {run_dir}")
@@ -129,4 +137,14 @@ def load_policy(run_dir: str | Path, spec: FaceSpec | None = None) -> Policy:
         model.load_tensors(load_file(str(weights)))
     except (RuntimeError, KeyError) as exc:  # tensors of another version of this model kind
         raise RunError(f"{weights} does not fit a {config.model} model with the recorded hyper-parameters: {exc}") from exc
-    return Policy(model=model, config=config, spec=spec)
+    refiner = None
+    if refine_steps:
+        from .expression_objective import Coupling
+        from .forward_model import load_forward
+
+        try:
+            forward = load_forward(run_dir)
+        except FileNotFoundError as exc:
+            raise RunError(f"refining needs the run's forward model: {exc}") from exc
+        refiner = Refiner(forward, Coupling(spec), refine_steps)
+    return Policy(model=model, config=config, spec=spec, refiner=refiner)

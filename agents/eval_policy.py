@@ -41,11 +41,14 @@ def neutral_policy(spec: FaceSpec) -> EvalPolicy:
     return EvalPolicy("neutral", lambda _expr: zeros, spec.n)
 
 
-def load_eval_policy(policy: str | Path, spec: FaceSpec | None = None) -> EvalPolicy:
-    """``neutral`` or a `facetwin train` run directory; a ``PolicyLoadError`` naming the problem otherwise."""
+def load_eval_policy(policy: str | Path, spec: FaceSpec | None = None, refine_steps: int = 0) -> EvalPolicy:
+    """``neutral`` or a `facetwin train` run directory; a ``PolicyLoadError`` naming the problem otherwise.
+    refine_steps: gradient steps through the run's forward model after each answer (checkpoint.load_policy)."""
     spec = spec or default_spec()
     text = str(policy)
     if text == "neutral":
+        if refine_steps:
+            raise PolicyLoadError("the neutral baseline has no forward model to refine with; drop --refine")
         return neutral_policy(spec)
     run_dir = Path(text).expanduser()
     expected = "pass a run directory written by `facetwin train --out RUN_DIR`, or 'neutral' (every servo at 0)"
@@ -56,7 +59,8 @@ def load_eval_policy(policy: str | Path, spec: FaceSpec | None = None) -> EvalPo
     from facetwin.agents.checkpoint import load_policy
 
     try:
-        act = load_policy(run_dir, spec)
+        act = load_policy(run_dir, spec, refine_steps)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:  # RunError / SpecMismatchError are ValueErrors
         raise PolicyLoadError(f"cannot load the policy in {run_dir}: {exc}") from exc
-    return EvalPolicy(text, act, spec.n, kind=getattr(act, "kind", "trained"))
+    kind = getattr(act, "kind", "trained")
+    return EvalPolicy(text, act, spec.n, kind=f"{kind}+refine{refine_steps}" if refine_steps else kind)

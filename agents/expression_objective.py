@@ -7,16 +7,20 @@ commands whose expression is closest in the closed loop's own terms (`forward_mo
 which is the oracle's question, answered once for a whole distribution of targets:
 
     targets e: dataset expressions, convex mixes of them, per-coefficient noise, sparse random
-               activations in [0, 1], head angles across the dataset's range  (`TargetSampler`)
+               activations in [0, 1], head angles across the dataset's range, and on half of them an
+               emotion prototype's co-activations (`prototypes`), as people show them  (`TargetSampler`)
     loss     = expression_loss(f(couple(pi(e))), e)  +  anchor x MSE(pi(x), y) on real pairs
 
-The anchor keeps pi near commands the face was actually seen under, where f is right, so the policy
-cannot buy a low loss from f's errors far from the data. `couple` is the spec's jaw/corner limit
-(motion.constraints.limit_coupling) in torch, since the face applies it to every command it gets.
+f is the landmark-structured forward model's distilled student when the data has landmarks
+(`landmark_forward`), accurate well away from the recorded commands; the anchor (0 by default)
+can still hold pi near the recorded commands when f is a direct fit that is not. `couple` is the
+spec's jaw/corner limit (motion.constraints.limit_coupling) in torch, since the face applies it to
+every command it gets.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,8 +31,10 @@ from tqdm.auto import tqdm
 from facetwin.expression import ACTIVE_BLENDSHAPES, N_BLENDSHAPES
 from facetwin.spec import FaceSpec
 
-from .forward_model import ForwardModel, ForwardScore, ForwardSettings, expression_loss, fit_forward
+from .forward_model import ForwardModel, ForwardScore, ForwardSettings, expression_loss, fit_forward, score_forward
+from .landmark_forward import LandmarkSettings, fit_structured_forward
 from .loop import BestEpoch, FitHistory, resolve_device
+from .prototypes import overlay_prototypes
 
 
 @dataclass
@@ -42,6 +48,7 @@ class TargetMix:
     noise_std: float = 0.1
     sparse_max: int = 4  # at most this many coefficients re-drawn per sparse target
     head_uniform: float = 0.3  # share of targets whose head angles are drawn across the dataset's range
+    prototype: float = 0.5  # share of targets (of any kind above) overlaid with an emotion prototype
 
 
 class TargetSampler:
@@ -77,6 +84,7 @@ class TargetSampler:
             out[r, rng.choice(self.active, size=k, replace=False)] = rng.uniform(0.0, 1.0, k)
         rows = np.flatnonzero(rng.random(n) < self.mix.head_uniform)
         out[rows, N_BLENDSHAPES:] = rng.uniform(self.head_low, self.head_high, (len(rows), 3))
+        overlay_prototypes(out, np.flatnonzero(rng.random(n) < self.mix.prototype), rng)
         out[:, 0] = 0.0  # _neutral is not scored and recorded as 0
         return out
 
@@ -106,8 +114,8 @@ class ExpressionSettings:
 
     epochs: int = 40
     batch_size: int = 256
-    lr: float = 3e-3
-    anchor: float = 0.5  # weight of the command MSE on real pairs, next to the expression loss
+    lr: float | None = None  # None: the model kind's default (models.EXPRESSION_LR)
+    anchor: float = 0.0  # weight of the command MSE on real pairs, next to the expression loss
     patience: int = 10
     val_targets: int = 4000
     seed: int = 0
@@ -149,8 +157,9 @@ def fit_expression_module(module: nn.Module, forward: ForwardModel, coupling: Co
         anchor = nn.functional.mse_loss(module(xv), yv) if len(xv) else torch.zeros((), device=dev)
         return float(expression_loss(forward(coupling(module(val_targets))), val_targets) + settings.anchor * anchor)
 
-    opt = torch.optim.Adam(module.parameters(), lr=settings.lr, foreach=True)
-    keeper = BestEpoch(module, opt, FitHistory(device=str(dev)), settings.patience)
+    opt = torch.optim.Adam(module.parameters(), lr=settings.lr or 3e-3, foreach=True)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, settings.epochs)
+    keeper = BestEpoch(module, opt, FitHistory(device=str(dev)), settings.patience, plateau=False)
     bs = settings.batch_size
     bar = tqdm(range(settings.epochs), desc=f"{type(module).__name__} (expression)", disable=not settings.progress, leave=False)
     for epoch in bar:
@@ -170,6 +179,7 @@ def fit_expression_module(module: nn.Module, forward: ForwardModel, coupling: Co
             loss.backward()
             opt.step()
             total += loss.item() * len(idx)
+        sched.step()
         if keeper.end_epoch(epoch, total / len(xt), validate(), bar):
             break
     return keeper.finish(bar)
@@ -191,12 +201,29 @@ class ExpressionPass:
 
 def run_expression_pass(model, spec: FaceSpec, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
                         settings: ExpressionSettings | None = None, forward_settings: ForwardSettings | None = None,
-                        mix: TargetMix | None = None) -> ExpressionPass:
-    """Fit the forward model on the training pairs, then fine-tune the (supervised) `model` through it."""
+                        mix: TargetMix | None = None, landmarks: np.ndarray | None = None,
+                        landmark_settings: LandmarkSettings | None = None,
+                        forward: ForwardModel | None = None) -> ExpressionPass:
+    """Fit the forward model on the training pairs, then fine-tune the (supervised) `model` through it.
+
+    With `landmarks` (the training rows' (N, 478, >=2) pixel landmarks) the forward model is the
+    landmark-structured teacher's distilled student; without, a direct fit on the pairs. A given
+    `forward` (e.g. another run's on the same data) is used as it is, scored on the held-out pairs."""
     settings = settings or ExpressionSettings()
-    forward_settings = forward_settings or ForwardSettings(seed=settings.seed, device=settings.device)
-    forward, score = fit_forward(y, x, y_val, x_val, forward_settings)
     coupling = Coupling(spec)
+    if forward is not None:
+        start = time.perf_counter()
+        scores = score_forward(forward, y_val, x_val, x.mean(0)) if len(x_val) else (float("nan"),) * 4
+        score = ForwardScore(*scores, n_val=len(x_val), seconds=round(time.perf_counter() - start, 3), method="given")
+    elif landmarks is not None:
+        from facetwin.blendshape_torch import TorchBlendshapes
+
+        landmark_settings = landmark_settings or LandmarkSettings(seed=settings.seed, device=settings.device)
+        forward, score = fit_structured_forward(y, landmarks, x, y_val, x_val, coupling,
+                                                TorchBlendshapes.from_bundle(landmark_settings.bundle), landmark_settings)
+    else:
+        forward_settings = forward_settings or ForwardSettings(seed=settings.seed, device=settings.device)
+        forward, score = fit_forward(y, x, y_val, x_val, forward_settings)
     targets = torch.as_tensor(TargetSampler(x_val if len(x_val) else x, mix).sample(
         settings.val_targets, np.random.default_rng(settings.seed + 1)))
     before = _scored(model.module, forward, coupling, targets)

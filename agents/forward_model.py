@@ -82,10 +82,14 @@ class ForwardScore:
     n_val: int
     epochs_run: int = 0
     seconds: float = 0.0
+    method: str = "direct"  # "direct", "landmarks" (distilled from landmark_forward's teacher), or "given"
+    teacher_blendshape_mae: float | None = None  # the landmark teacher's held-out errors, for "landmarks"
+    teacher_head_error_deg: float | None = None
+    distil_gap: float | None = None  # student vs teacher on broad commands (expression loss)
 
 
 @torch.no_grad()
-def score_forward(model: ForwardModel, command: np.ndarray, expression: np.ndarray, train_mean: np.ndarray) -> tuple[float, float, float, float]:
+def score_forward(model: nn.Module, command: np.ndarray, expression: np.ndarray, train_mean: np.ndarray) -> tuple[float, float, float, float]:
     model.eval()
     pred = model(torch.as_tensor(command, dtype=torch.float32)).numpy()
     act, head = np.array(ACTIVE_BLENDSHAPES), slice(N_BLENDSHAPES, None)

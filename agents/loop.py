@@ -49,9 +49,11 @@ def resolve_device(device: str | None) -> torch.device:
 class BestEpoch:
     """Early stopping on the validation loss: keeps the best epoch's weights, halves the LR on plateaus."""
 
-    def __init__(self, module: nn.Module, opt: torch.optim.Optimizer, hist: FitHistory, patience: int):
+    def __init__(self, module: nn.Module, opt: torch.optim.Optimizer, hist: FitHistory, patience: int,
+                 plateau: bool = True):
         self.module, self.hist, self.patience = module, hist, patience
-        self.sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=max(2, patience // 3))
+        # plateau=False when the caller runs its own LR schedule
+        self.sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=max(2, patience // 3)) if plateau else None
         self.best = copy.deepcopy(module.state_dict())
         self.start = time.perf_counter()
 
@@ -65,7 +67,8 @@ class BestEpoch:
         hist = self.hist
         hist.train_loss.append(train_loss)
         hist.val_loss.append(val_loss)
-        self.sched.step(val_loss)
+        if self.sched is not None:
+            self.sched.step(val_loss)
         if val_loss < hist.best_val_loss - 1e-7:
             hist.best_val_loss, hist.best_epoch = val_loss, epoch
             self.best = copy.deepcopy(self.module.state_dict())

@@ -37,6 +37,7 @@ DEFAULT_HPARAMS: dict[str, dict] = {
 
 
 DEFAULT_LR = {"kan-attn": 1e-2, "kan": 3e-3, "mlp": 3e-3}
+EXPRESSION_LR = {"kan-attn": 3e-3, "kan": 3e-3, "mlp": 1e-3}  # the expression pass, which starts from a fitted policy
 
 
 class PolicyModel(ABC):
@@ -84,6 +85,8 @@ class TorchModel(PolicyModel):
         from .expression_objective import fit_expression_module
 
         self._fast = None
+        if settings.lr is None:
+            settings = replace(settings, lr=EXPRESSION_LR[self.kind])
         return fit_expression_module(self.module, forward, coupling, x, y, x_val, y_val, settings, mix)
 
     def predict(self, x) -> np.ndarray:

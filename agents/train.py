@@ -18,7 +18,8 @@ from facetwin.spec import FaceSpec, default_spec
 
 from .checkpoint import Policy, config_for, save_run
 from .expression_objective import OBJECTIVES, ExpressionPass, ExpressionSettings, run_expression_pass
-from .forward_model import ForwardSettings, save_forward
+from .forward_model import ForwardModel, ForwardSettings, save_forward
+from .landmark_forward import LandmarkSettings
 from .loop import FitHistory, FitSettings
 from .models import build_model
 from .policy import servo_regions
@@ -70,12 +71,17 @@ def train_from_arrays(
     objective: str = "supervised",
     expression_settings: ExpressionSettings | None = None,
     forward_settings: ForwardSettings | None = None,
+    landmarks: np.ndarray | None = None,
+    landmark_settings: LandmarkSettings | None = None,
+    forward: ForwardModel | None = None,
 ) -> TrainResult:
     """Fit `model` on expression (N, 55) -> action (N, S); write a run to out_dir when given.
 
     objective "expression": after the supervised fit, a forward model is fitted on the same pairs and the
     policy fine-tuned through it in expression space (expression_objective; `expression_settings` and
-    `forward_settings` tune that pass and its forward model).
+    `forward_settings` tune that pass and its forward model). With `landmarks` ((N, 478, >=2) pixels, as
+    datasets record them) the forward model is the landmark-structured one (`landmark_forward`); a given
+    `forward` (another run's, on the same data) skips fitting one.
     """
     spec = default_spec() if spec is None else spec
     settings = FitSettings() if settings is None else settings
@@ -88,9 +94,12 @@ def train_from_arrays(
     ep = None if episode_index is None else np.asarray(episode_index).reshape(-1)
     if ep is not None and len(ep) != len(x):
         raise ValueError(f"episode_index has {len(ep)} rows, expression has {len(x)}")
+    if landmarks is not None and (len(landmarks) != len(x) or np.ndim(landmarks) != 3):
+        raise ValueError(f"landmarks must be (N, 478, 2 or 3) with N = {len(x)} rows, got shape {np.shape(landmarks)}")
     if max_samples is not None and len(x) > max_samples:
         keep = np.sort(np.random.default_rng(settings.seed).choice(len(x), max_samples, replace=False))
         x, y, ep = x[keep], y[keep], None if ep is None else ep[keep]
+        landmarks = None if landmarks is None else landmarks[keep]
     train, val = split_validation(len(x), val_fraction, settings.seed, ep)
     policy_model = build_model(model, spec.n, servo_regions(spec), hparams)
     start = time.perf_counter()
@@ -100,7 +109,8 @@ def train_from_arrays(
         expression_settings = expression_settings or ExpressionSettings(seed=settings.seed, device=settings.device,
                                                                         progress=settings.progress)
         expr_pass = run_expression_pass(policy_model, spec, x[train], y[train], x[val], y[val], expression_settings,
-                                        forward_settings)
+                                        forward_settings, landmarks=None if landmarks is None else landmarks[train],
+                                        landmark_settings=landmark_settings, forward=forward)
     val_mse = float(np.mean((policy_model.predict(x[val]) - y[val]) ** 2)) if len(val) else float("nan")
     mean_mse = float(np.mean((y[train].mean(0) - y[val]) ** 2)) if len(val) else float("nan")
     training = {
@@ -144,14 +154,16 @@ def train_from_dataset(data_dir: str | Path, *, spec: FaceSpec | None = None, **
     from facetwin.dataset import load_arrays  # imported here so array training never needs the dataset code
 
     spec = default_spec() if spec is None else spec
-    arrays = load_arrays(data_dir, landmarks=False)
+    # landmarks feed the structured forward model of the expression objective; skip the big column otherwise
+    arrays = load_arrays(data_dir, landmarks=kwargs.get("objective") == "expression" and kwargs.get("forward") is None)
     recorded = getattr(arrays.info, "spec_fingerprint", None)
     if recorded and recorded != spec.fingerprint:
         raise ValueError(
             f"dataset {data_dir} was recorded for face spec {arrays.info.spec_name!r} (fingerprint {recorded}), "
             f"but training is for {spec.name!r} (fingerprint {spec.fingerprint}); record a dataset for this face"
         )
-    return train_from_arrays(arrays.expression, arrays.action, episode_index=arrays.episode_index, spec=spec, **kwargs)
+    return train_from_arrays(arrays.expression, arrays.action, episode_index=arrays.episode_index, spec=spec,
+                             landmarks=arrays.landmarks, **kwargs)
 
 
 def plot_losses(history: FitHistory, path: Path, title: str) -> None:

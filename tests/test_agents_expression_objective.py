@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from facetwin.agents.checkpoint import RunConfig, load_policy
+from facetwin.agents.checkpoint import RunConfig, RunError, load_policy
 from facetwin.agents.expression_error import ExpressionError, expression_error
 from facetwin.agents.expression_objective import Coupling, ExpressionSettings, TargetSampler
 from facetwin.agents.forward_model import ForwardSettings, expression_loss, fit_forward, load_forward
@@ -145,3 +145,35 @@ def test_train_cli_defaults_neural_kinds_to_the_expression_objective_and_records
     assert RunConfig.read(tmp_path / "auto").training["objective"] == "expression"
     assert (tmp_path / "auto" / "forward.safetensors").is_file()
     assert RunConfig.read(tmp_path / "sup").training["objective"] == "supervised"
+
+
+def test_refining_the_answer_through_the_forward_model_brings_the_face_closer(runs, data):
+    _, expression = runs
+    x, _ = data
+    _, val = split_validation(len(x), 0.1, seed=0)
+    targets = TargetSampler(x[val]).sample(300, np.random.default_rng(43))
+    refined = load_policy(expression.run_dir, refine_steps=30)
+    assert true_error(refined, targets) < 0.95 * true_error(expression.policy, targets)
+    commands = refined(targets)
+    assert np.abs(commands).max() <= 1.0
+    np.testing.assert_allclose(commands, np.stack([limit_coupling(c, SPEC) for c in commands]), atol=1e-6)
+
+
+def test_refining_a_run_without_a_forward_model_is_a_clear_error(runs):
+    supervised, _ = runs
+    with pytest.raises(RunError, match="forward model"):
+        load_policy(supervised.run_dir, refine_steps=10)
+
+
+def test_train_cli_reuses_another_runs_forward_model(tmp_path, runs):
+    _, expression = runs
+    root = tmp_path / "data"
+    with DatasetWriter(root, fps=30, landmarks=False) as writer:
+        for ep in range(4):
+            e, c = FACE.sample(60, seed=ep)
+            writer.add_episode(EpisodeFrames(action=c, state=c, expression=e))
+    argv = ["train", "--data", str(root), "--model", "mlp", "--epochs", "2", "--expression-epochs", "2", "--no-progress",
+            "--out", str(tmp_path / "reuse"), "--forward", str(expression.run_dir)]
+    assert main(argv) == 0
+    assert RunConfig.read(tmp_path / "reuse").training["expression"]["forward_model"]["method"] == "given"
+    assert main([*argv[:-1], str(tmp_path / "no-such-run")]) == 2

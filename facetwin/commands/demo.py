@@ -35,8 +35,9 @@ def steps(args: argparse.Namespace) -> list[tuple[str, list[str], Path]]:
     """(title, argv, the file whose existence means the step is done)."""
     out = args.out
     episodes, frames, epochs, budget = args.episodes, args.frames_per_episode, args.epochs, args.oracle_budget
+    expression_epochs = 40
     if args.quick:
-        episodes, frames, epochs, budget = 6, 60, 5, 30
+        episodes, frames, epochs, budget, expression_epochs = 6, 60, 5, 30, 3
     lm = ["--landmarker", str(args.landmarker)] if args.landmarker else []
     data, run = out / "data", out / args.model
     plan = [
@@ -49,7 +50,8 @@ def steps(args: argparse.Namespace) -> list[tuple[str, list[str], Path]]:
         ("check the dataset", ["dataset", "check", str(data)], None),
         (
             f"train the {args.model} policy",
-            ["train", "--data", str(data), "--model", args.model, "--out", str(run), "--epochs", str(epochs)],
+            ["train", "--data", str(data), "--model", args.model, "--out", str(run), "--epochs", str(epochs),
+             "--expression-epochs", str(expression_epochs)],
             run / "config.json",
         ),
         ("render every named pose", ["render", "--sheet", "--size", "256", "--out", str(out / "poses.png"), *lm], None),

@@ -38,6 +38,9 @@ def register(subparsers) -> None:
         metavar="REPORT.json",
         help="warm-start the oracle from an earlier report's oracle commands too (one oracle across policies)",
     )
+    p.add_argument("--refine", type=int, default=0, metavar="STEPS",
+                   help="refine each policy answer by STEPS gradient steps through the run's forward model "
+                        "(~1 ms each; default 0: the network's answer as it is)")
     p.add_argument("--max-faces", type=int, metavar="N", help="stop after N faces")
     p.add_argument("--stride", type=int, default=1, metavar="K", help="use every K-th frame of a video (default 1)")
     p.add_argument("--seed", type=int, default=0, help="oracle seed (default 0)")
@@ -56,6 +59,8 @@ def run(args) -> int:
         raise CLIError(f"--out {args.out}: the report is JSON; give a path ending in .json")
     if args.sheet is not None and args.sheet.suffix.lower() != ".png":
         raise CLIError(f"--sheet {args.sheet}: the contact sheet is a PNG; give a path ending in .png")
+    if args.refine < 0:
+        raise CLIError(f"--refine {args.refine}: give a number of steps >= 0")
     try:
         starts = oracle_starts_from(args.oracle_from) if args.oracle_from is not None else None
         config = EvalConfig(
@@ -67,7 +72,7 @@ def run(args) -> int:
             keep_tiles=args.sheet is not None,
             oracle_starts=starts,
         )
-        policy = load_eval_policy(args.policy)
+        policy = load_eval_policy(args.policy, refine_steps=args.refine)
         report = evaluate(policy, args.faces, config=config, bundle=args.landmarker, progress=True)
     except (PolicyLoadError, EvalError, PerceptionError, LandmarkerModelError) as exc:
         raise CLIError(str(exc)) from exc

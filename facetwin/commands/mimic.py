@@ -23,6 +23,9 @@ def add_arguments(p: argparse.ArgumentParser, *, target: bool) -> None:
     p.add_argument("--source", required=True, metavar="VIDEO|webcam:N", help="video file, image(s), or webcam:N")
     p.add_argument("--policy", required=True, metavar="RUN_DIR|FILE.npz|neutral",
                    help="training run directory, a ridge policy .npz (python -m facetwin.live.ridge_policy), or neutral")
+    p.add_argument("--refine", type=int, default=0, metavar="STEPS",
+                   help="refine each answer by STEPS gradient steps through the run's forward model (~1 ms each; "
+                        "closer mimicry for latency; default 0)")
     if target:
         p.add_argument("--target", default="sim", metavar="sim|virtual|PORT",
                        help="sim (the twin, default), virtual (an in-process emulated servo bus) or a serial port")
@@ -53,12 +56,15 @@ def run(args) -> int:
 
     if args.max_frames is not None and args.max_frames < 1:
         raise CLIError("--max-frames must be at least 1")
+    if args.refine < 0:
+        raise CLIError(f"--refine {args.refine}: give a number of steps >= 0")
     try:
         smoothing = OneEuroConfig(min_cutoff=args.min_cutoff, beta=args.beta) if args.smooth else None
         face_loss = FaceLossConfig(hold_s=args.hold, ease_s=args.ease)
     except ValueError as exc:
         raise CLIError(str(exc)) from exc
-    config = MimicConfig(source=args.source, policy=args.policy, target=args.target, out=args.out, stats=args.stats,
+    config = MimicConfig(source=args.source, policy=args.policy, refine_steps=args.refine, target=args.target,
+                         out=args.out, stats=args.stats,
                          realtime=args.realtime, smoothing=smoothing, max_frames=args.max_frames, face_loss=face_loss,
                          landmarker=args.landmarker, calibration=args.calibration)
     try:

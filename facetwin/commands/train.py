@@ -34,14 +34,23 @@ def register(subparsers) -> None:
                         "through it so f(policy(e)) ~ e, on targets reaching past the data (default auto: "
                         "expression for kan-attn/kan/mlp, supervised for linear/knn)")
     p.add_argument("--expression-epochs", type=int, default=40, help="epochs of the expression pass")
-    p.add_argument("--anchor", type=float, default=0.5,
-                   help="weight of the command loss on real pairs during the expression pass")
+    p.add_argument("--anchor", type=float, default=0.0,
+                   help="weight of the command loss on real pairs during the expression pass (holds the policy near "
+                        "recorded commands; useful when the dataset has no landmarks and the forward model is a direct fit)")
+    p.add_argument("--forward", type=Path, metavar="RUN_DIR",
+                   help="use the forward model of an earlier expression-objective run on the same dataset instead of "
+                        "fitting one (its forward.safetensors)")
+    p.add_argument("--landmarker", metavar="PATH",
+                   help="face_landmarker.task, whose blendshape network the forward model ends in "
+                        "(default: $FACETWIN_FACE_LANDMARKER or the cache)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from facetwin.agents.expression_objective import ExpressionSettings
+    from facetwin.agents.landmark_forward import LandmarkSettings
+    from facetwin.landmarker_bundle import LandmarkerModelError
     from facetwin.agents.loop import FitSettings
     from facetwin.agents.train import train_from_dataset
     from facetwin.dataset import DatasetError
@@ -55,6 +64,19 @@ def run(args) -> int:
         objective = "expression" if args.model in NEURAL else "supervised"
     if args.expression_epochs < 1 or args.anchor < 0:
         raise CLIError("--expression-epochs must be at least 1 and --anchor at least 0")
+    forward = None
+    if args.forward is not None:
+        if objective != "expression":
+            raise CLIError("--forward is for the expression objective (kan-attn, kan, mlp)")
+        from facetwin.agents.checkpoint import RunConfig, check_spec
+        from facetwin.agents.forward_model import load_forward
+        from facetwin.spec import default_spec
+
+        try:
+            check_spec(RunConfig.read(args.forward), default_spec(), f"the forward model of run {args.forward}")
+            forward = load_forward(args.forward)
+        except (FileNotFoundError, ValueError) as exc:
+            raise CLIError(str(exc)) from exc
     if args.threads:
         import torch
 
@@ -66,16 +88,21 @@ def run(args) -> int:
     try:
         result = train_from_dataset(args.data, model=args.model, out_dir=args.out, settings=settings,
                                     val_fraction=args.val_fraction, max_samples=args.max_samples,
-                                    objective=objective, expression_settings=expression)
-    except (ValueError, FileNotFoundError, DatasetError) as exc:
+                                    objective=objective, expression_settings=expression, forward=forward,
+                                    landmark_settings=LandmarkSettings(seed=args.seed, device=args.device,
+                                                                       bundle=args.landmarker))
+    except (ValueError, FileNotFoundError, DatasetError, LandmarkerModelError) as exc:
         raise CLIError(str(exc)) from exc
     print(f"{args.model}: {result.n_train} train / {result.n_val} validation frames, "
           f"{len(result.history.train_loss)} epochs on {result.history.device}")
     print(f"validation MSE {result.val_mse:.5f} (predicting the mean: {result.mean_baseline_val_mse:.5f})")
     if result.expression is not None:
         ex, fw = result.expression, result.expression.forward_score
-        print(f"forward model: validation blendshape MAE {fw.blendshape_mae:.4f}, head {fw.head_error_deg:.2f} deg "
+        print(f"forward model ({fw.method}): validation blendshape MAE {fw.blendshape_mae:.4f}, head {fw.head_error_deg:.2f} deg "
               f"(predicting the mean: {fw.mean_baseline_blendshape_mae:.4f}, {fw.mean_baseline_head_error_deg:.2f} deg)")
+        if fw.teacher_blendshape_mae is not None:
+            print(f"  distilled from the landmark teacher: its validation blendshape MAE {fw.teacher_blendshape_mae:.4f}, "
+                  f"student-teacher gap {fw.distil_gap:.4f} on broad commands")
         print(f"expression pass: held-out perturbed targets, loss through the forward model "
               f"{ex.val_expression_loss_before:.4f} -> {ex.val_expression_loss:.4f}")
     print(f"wrote {result.run_dir}")

@@ -25,6 +25,7 @@ from facetwin.perception.sources import FALLBACK_FPS
 class MimicConfig:
     source: str  # video file, image(s), or webcam:N
     policy: str = "neutral"  # run directory, ridge .npz, or neutral
+    refine_steps: int = 0  # gradient steps through the run's forward model per answer (agents.refine)
     target: str = "sim"  # sim, virtual, or a serial port
     out: Path | None = None  # side-by-side .mp4
     stats: Path | None = None  # JSON
@@ -129,7 +130,7 @@ def run_mimic(config: MimicConfig, *, policy=None, target=None) -> MimicResult:
     interrupted = False
     frames = None
     try:
-        policy = policy if policy is not None else load_policy(config.policy, n_servos)
+        policy = policy if policy is not None else load_policy(config.policy, n_servos, config.refine_steps)
         with FacePerceiver(config.landmarker, mode="video", max_faces=config.max_faces,
                            smoothing=config.smoothing) as perceiver:
             if target is None:

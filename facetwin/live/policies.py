@@ -34,7 +34,11 @@ class NeutralPolicy:
         return np.zeros(self.n)
 
 
-def load_policy(text: str, n_servos: int) -> Policy:
+def load_policy(text: str, n_servos: int, refine_steps: int = 0) -> Policy:
+    """refine_steps > 0 (run directories only): gradient steps through the run's forward model per answer."""
+    if refine_steps and (text == NEUTRAL or Path(text).expanduser().is_file()):
+        raise PolicyLoadError(f"policy {text}: only a training run directory has a forward model to refine with; "
+                              "drop --refine")
     if text == NEUTRAL:
         return NeutralPolicy(n_servos)
     path = Path(text).expanduser()
@@ -53,7 +57,7 @@ def load_policy(text: str, n_servos: int) -> Policy:
         raise PolicyLoadError(f"policy {path}: loading a run directory needs facetwin.agents.load_policy, which is "
                               f"not available; pass a ridge policy .npz or '{NEUTRAL}'")
     try:
-        policy = load_run(path)
+        policy = load_run(path, refine_steps=refine_steps) if refine_steps else load_run(path)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise PolicyLoadError(f"policy {path}: {exc}") from exc
     return checked(policy, n_servos, str(path))

@@ -1,0 +1,206 @@
+"""A forward model with the face's structure: commands -> landmarks, then MediaPipe's own blendshape network.
+
+A direct MLP from 25 commands to 52 coefficients has to learn the blendshape network's nonlinearity
+from the recorded pairs, and it is wrong exactly where a policy trained through it wants to go:
+at the commands CMA-ES finds for human faces its coefficient error was 0.019, as large as the best
+reachable closed-loop error itself. Landmarks are smooth, mostly local functions of the servos
+(a cable pulls a patch of skin), so an MLP predicts them well off the data too; the network that
+turns them into coefficients is the real one (`facetwin.blendshape_torch`), not an imitation. At those
+commands this teacher's error is 0.009, and commands optimised through it reach the twin's best.
+
+The teacher costs ~32 M multiply-adds per sample (the MLP-Mixer), too slow to train a policy through
+on a CPU, so it is distilled into the usual `ForwardModel` on commands drawn well beyond the data
+(`broad_commands`): the policy trains through the student, at the direct model's speed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from facetwin.blendshape_torch import TorchBlendshapes
+from facetwin.expression import BLENDSHAPE_INPUT_LANDMARKS, N_BLENDSHAPES
+
+from .features import HEAD_SCALE_DEG
+from .forward_model import ForwardModel, ForwardScore, expression_loss, score_forward
+from .loop import resolve_device
+
+_SUBSET = np.asarray(BLENDSHAPE_INPUT_LANDMARKS)
+
+
+class LandmarkForward(nn.Module):
+    """Commands (B, S) -> expressions (B, 55) through predicted pixel landmarks and the blendshape network."""
+
+    def __init__(self, blendshapes: TorchBlendshapes, mean_px: np.ndarray, scale_px: float, n_servos: int = 25,
+                 hidden: Sequence[int] = (384, 384, 384)):
+        super().__init__()
+        n_points = len(_SUBSET)
+        layers: list[nn.Module] = []
+        width = n_servos
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.SiLU()]
+            width = h
+        layers.append(nn.Linear(width, n_points * 2 + 3))
+        self.net = nn.Sequential(*layers)
+        self.blendshapes = blendshapes
+        self.register_buffer("mean_px", torch.as_tensor(mean_px, dtype=torch.float32).reshape(n_points, 2))
+        self.scale_px = float(scale_px)
+
+    def landmarks_and_head(self, command: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 146, 2) pixel landmarks of the blendshape subset, (B, 3) head angles in degrees."""
+        out = self.net(command)
+        points = out[:, :-3].reshape(len(command), -1, 2) * self.scale_px + self.mean_px
+        return points, out[:, -3:] * HEAD_SCALE_DEG
+
+    def forward(self, command: torch.Tensor) -> torch.Tensor:
+        points, head = self.landmarks_and_head(command)
+        return torch.cat([self.blendshapes(points), head], 1)
+
+
+@dataclass
+class LandmarkSettings:
+    hidden: tuple[int, ...] = (384, 384, 384)
+    epochs: int = 40
+    batch_size: int = 256
+    lr: float = 2e-3
+    seed: int = 0
+    device: str | None = None
+    # distillation into a direct ForwardModel
+    distil_samples: int = 120_000  # at most; fewer for small datasets (distil_per_row per recorded row)
+    distil_per_row: int = 4
+    distil_hidden: tuple[int, ...] = (512, 512, 512)
+    distil_epochs: int = 30
+    distil_batch_size: int = 512
+    label_chunk: int = 512  # the Mixer's activations for this many samples stay in cache
+    bundle: str | None = None  # face_landmarker.task for the blendshape network (None: env var or cache)
+
+
+def fit_landmark_forward(command: np.ndarray, landmarks_px: np.ndarray, head_deg: np.ndarray,
+                         blendshapes: TorchBlendshapes, settings: LandmarkSettings | None = None) -> LandmarkForward:
+    """Fit commands (N, S) -> landmarks (N, 478, >=2) pixels and head (N, 3) degrees; returns the frozen teacher.
+
+    Smooth L1 on landmarks scaled to unit spread: a few frames caught mid-motion (rows are recorded
+    1/30 s after the command) should not pull the fit like squared error would let them.
+    """
+    cfg = settings or LandmarkSettings()
+    dev = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    points = np.asarray(landmarks_px, np.float32)[:, _SUBSET, :2].reshape(len(command), -1)
+    mean, scale = points.mean(0), float(points.std(0).mean())
+    model = LandmarkForward(blendshapes, mean, scale, command.shape[1], cfg.hidden).to(dev)
+    target = np.concatenate([(points - mean) / scale, np.asarray(head_deg, np.float32) / HEAD_SCALE_DEG], 1)
+    c, t = torch.as_tensor(command, dtype=torch.float32, device=dev), torch.as_tensor(target, device=dev)
+    opt = torch.optim.Adam(model.net.parameters(), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs)
+    for _ in range(cfg.epochs):
+        order = torch.as_tensor(rng.permutation(len(c)), device=dev)
+        for s in range(0, len(c), cfg.batch_size):
+            idx = order[s : s + cfg.batch_size]
+            opt.zero_grad(set_to_none=True)
+            nn.functional.smooth_l1_loss(model.net(c[idx]), t[idx], beta=0.05).backward()
+            opt.step()
+        sched.step()
+    model.to("cpu").eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def broad_commands(recorded: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Commands reaching well past the recorded ones, where a policy trained through the student may go:
+    a quarter each of recorded commands, recorded + N(0, 0.3), recorded + N(0, 0.6), uniform in [-1, 1]."""
+    recorded = np.asarray(recorded, np.float32)
+    q = n // 4
+    pick = lambda k: recorded[rng.integers(len(recorded), size=k)]  # noqa: E731
+    parts = [pick(n - 3 * q), pick(q) + rng.normal(0, 0.3, (q, recorded.shape[1])),
+             pick(q) + rng.normal(0, 0.6, (q, recorded.shape[1])), rng.uniform(-1, 1, (q, recorded.shape[1]))]
+    return np.clip(np.concatenate(parts), -1.0, 1.0).astype(np.float32)
+
+
+@torch.no_grad()
+def label(teacher: nn.Module, command: torch.Tensor, chunk: int = 512) -> torch.Tensor:
+    return torch.cat([teacher(command[s : s + chunk]) for s in range(0, len(command), chunk)])
+
+
+class _Chunked(nn.Module):
+    """The teacher over a large batch, a chunk at a time (the Mixer's activations are ~2 kB per sample per op)."""
+
+    def __init__(self, teacher: nn.Module):
+        super().__init__()
+        self.teacher = teacher
+
+    def forward(self, command: torch.Tensor) -> torch.Tensor:
+        return label(self.teacher, command)
+
+
+@dataclass
+class Distillation:
+    student: ForwardModel
+    teacher_gap: float  # student vs teacher, expression loss on held-out broad commands
+    label_seconds: float
+    fit_seconds: float
+
+
+def distil(teacher: LandmarkForward, recorded_commands: np.ndarray, couple: nn.Module,
+           settings: LandmarkSettings | None = None) -> Distillation:
+    """Fit a direct ForwardModel to the teacher's answers on `broad_commands` (coupling-limited, as the face
+    applies them); 1 in 20 held out to measure the gap."""
+    cfg = settings or LandmarkSettings()
+    dev = resolve_device(cfg.device)
+    rng = np.random.default_rng(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    start = time.perf_counter()
+    n = min(cfg.distil_samples, cfg.distil_per_row * len(recorded_commands))
+    command = couple(torch.as_tensor(broad_commands(recorded_commands, n, rng)))
+    teacher = teacher.to(dev)
+    expression = label(teacher, command.to(dev), cfg.label_chunk)
+    teacher.to("cpu")
+    label_seconds = time.perf_counter() - start
+    command = command.to(dev)
+    held = torch.arange(len(command), device=dev) % 20 == 0
+    train = torch.nonzero(~held).squeeze(1)
+    student = ForwardModel(command.shape[1], cfg.distil_hidden).to(dev)
+    opt = torch.optim.Adam(student.parameters(), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.distil_epochs)
+    start = time.perf_counter()
+    for _ in range(cfg.distil_epochs):
+        order = train[torch.randperm(len(train), device=dev)]
+        for s in range(0, len(order), cfg.distil_batch_size):
+            idx = order[s : s + cfg.distil_batch_size]
+            opt.zero_grad(set_to_none=True)
+            expression_loss(student(command[idx]), expression[idx]).backward()
+            opt.step()
+        sched.step()
+    student.eval()
+    with torch.no_grad():
+        gap = float(expression_loss(student(command[held]), expression[held]))
+    student.to("cpu")
+    for p in student.parameters():
+        p.requires_grad_(False)
+    return Distillation(student, gap, round(label_seconds, 3), round(time.perf_counter() - start, 3))
+
+
+
+def fit_structured_forward(command: np.ndarray, landmarks_px: np.ndarray, expression: np.ndarray,
+                           command_val: np.ndarray, expression_val: np.ndarray, couple: nn.Module,
+                           blendshapes: TorchBlendshapes, settings: LandmarkSettings | None = None
+                           ) -> tuple[ForwardModel, ForwardScore]:
+    """Teacher on the recorded pairs, student distilled from it; both scored on the held-out recorded pairs."""
+    start = time.perf_counter()
+    teacher = fit_landmark_forward(command, landmarks_px, expression[:, N_BLENDSHAPES:], blendshapes, settings)
+    result = distil(teacher, command, couple, settings)
+    train_mean = expression.mean(0)
+    nan4 = (float("nan"),) * 4
+    student_scores = score_forward(result.student, command_val, expression_val, train_mean) if len(command_val) else nan4
+    teacher_scores = score_forward(_Chunked(teacher), command_val, expression_val, train_mean) if len(command_val) else nan4
+    cfg = settings or LandmarkSettings()
+    return result.student, ForwardScore(
+        *student_scores, n_val=len(command_val), epochs_run=cfg.distil_epochs,
+        seconds=round(time.perf_counter() - start, 3), method="landmarks",
+        teacher_blendshape_mae=teacher_scores[0], teacher_head_error_deg=teacher_scores[1], distil_gap=result.teacher_gap)
