@@ -24,7 +24,7 @@ from facetwin.agents.eval_policy import EvalPolicy
 from facetwin.agents.expression_error import REGIONS, ExpressionError, expression_error
 from facetwin.agents.oracle import DEFAULT_BUDGET, OracleConfig, OracleResult, feasible, optimise, reach
 from facetwin.agents.sheet import SheetTile, crop_face
-from facetwin.expression import Expression
+from facetwin.expression import EXPRESSION_DIM, Expression
 from facetwin.perception.sources import IMAGE_SUFFIXES
 from facetwin.sim.twin import FaceTwin
 
@@ -258,7 +258,9 @@ class ClosedLoop:
             raise EvalError(f"policy {policy.name} gives {policy.n_commands} commands, the twin's face has {self.twin.spec.n}")
         # The twin's renders are unrelated stills, never a video track of the person.
         self._twin_perceiver = FacePerceiver(bundle, mode="image", max_faces=1) if self.config.pixels else None
-        # One-time costs (the renderer's GL context, importing cma) stay out of the first face's latency.
+        # One-time costs (the renderer's GL context, importing cma, the policy's first call: its NumPy copy,
+        # torch's autograd engine for a refining policy) stay out of the first face's latency.
+        policy(np.zeros(EXPRESSION_DIM, np.float32))
         if self.config.pixels or self.config.keep_tiles:
             self.twin.render(RENDER_SIZE)
         if self.config.oracle_budget > 0:
