@@ -90,26 +90,30 @@ def fit_landmark_forward(command: np.ndarray, landmarks_px: np.ndarray, head_deg
     cfg = settings or LandmarkSettings()
     dev = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
     points = np.asarray(landmarks_px, np.float32)[:, _SUBSET, :2].reshape(len(command), -1)
     mean, scale = points.mean(0), float(points.std(0).mean())
     model = LandmarkForward(blendshapes, mean, scale, command.shape[1], cfg.hidden).to(dev)
     target = np.concatenate([(points - mean) / scale, np.asarray(head_deg, np.float32) / HEAD_SCALE_DEG], 1)
     c, t = torch.as_tensor(command, dtype=torch.float32, device=dev), torch.as_tensor(target, device=dev)
-    opt = torch.optim.Adam(model.net.parameters(), lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs)
-    for _ in range(cfg.epochs):
-        order = torch.as_tensor(rng.permutation(len(c)), device=dev)
-        for s in range(0, len(c), cfg.batch_size):
-            idx = order[s : s + cfg.batch_size]
-            opt.zero_grad(set_to_none=True)
-            nn.functional.smooth_l1_loss(model.net(c[idx]), t[idx], beta=0.05).backward()
-            opt.step()
-        sched.step()
+    _minibatch_adam(model.net, torch.arange(len(c), device=dev), cfg.epochs, cfg.batch_size, cfg.lr,
+                    lambda idx: nn.functional.smooth_l1_loss(model.net(c[idx]), t[idx], beta=0.05))
     model.to("cpu").eval()
     for p in model.parameters():
         p.requires_grad_(False)
     return model
+
+
+def _minibatch_adam(module: nn.Module, rows: torch.Tensor, epochs: int, batch_size: int, lr: float, loss_of) -> None:
+    """Adam with a cosine schedule over `epochs` shuffled passes of `rows`; loss_of(batch rows) -> loss."""
+    opt = torch.optim.Adam(module.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
+    for _ in range(epochs):
+        order = rows[torch.randperm(len(rows), device=rows.device)]
+        for s in range(0, len(order), batch_size):
+            opt.zero_grad(set_to_none=True)
+            loss_of(order[s : s + batch_size]).backward()
+            opt.step()
+        sched.step()
 
 
 def broad_commands(recorded: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -166,17 +170,9 @@ def distil(teacher: LandmarkForward, recorded_commands: np.ndarray, couple: nn.M
     held = torch.arange(len(command), device=dev) % 20 == 0
     train = torch.nonzero(~held).squeeze(1)
     student = ForwardModel(command.shape[1], cfg.distil_hidden).to(dev)
-    opt = torch.optim.Adam(student.parameters(), lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.distil_epochs)
     start = time.perf_counter()
-    for _ in range(cfg.distil_epochs):
-        order = train[torch.randperm(len(train), device=dev)]
-        for s in range(0, len(order), cfg.distil_batch_size):
-            idx = order[s : s + cfg.distil_batch_size]
-            opt.zero_grad(set_to_none=True)
-            expression_loss(student(command[idx]), expression[idx]).backward()
-            opt.step()
-        sched.step()
+    _minibatch_adam(student, train, cfg.distil_epochs, cfg.distil_batch_size, cfg.lr,
+                    lambda idx: expression_loss(student(command[idx]), expression[idx]))
     student.eval()
     with torch.no_grad():
         gap = float(expression_loss(student(command[held]), expression[held]))

@@ -1,6 +1,6 @@
 r"""The kan-attn policy: a target expression (55) in, 25 servo commands in [-1, 1] out.
 
-Design (d = 16 model width, 2 heads; S = 25 servos; R = 5 regions, from the face spec)::
+Design (defaults: d = 32 model width, 4 heads; S = 25 servos; R = 5 regions, from the face spec)::
 
     expression (55): 52 blendshape coefficients + head yaw, pitch, roll (deg / 30)
           |
@@ -9,7 +9,7 @@ Design (d = 16 model width, 2 heads; S = 25 servos; R = 5 regions, from the face
     52 coefficient tokens  t_j = psi_j(b_j) * value_j + name_j   head token  t_h = W_h psi(yaw, pitch, roll) + c
           |                                                     |
     [1] region read: each face region's query (eyes, eyelids, brows, mouth) attends over the
-        coefficient tokens of its region, by MediaPipe name (sigmoid-gated, 2 heads)
+        coefficient tokens of its region, by MediaPipe name (sigmoid-gated, 4 heads)
                                      |                          |
                          4 region tokens  +  the head token as the neck's token  -> R = 5 tokens
                                      |
@@ -17,7 +17,7 @@ Design (d = 16 model width, 2 heads; S = 25 servos; R = 5 regions, from the face
         its logits biased towards its own region (learned, starts at +2),
         and reads out one scalar drive z_s                               -> S drives
                                      |
-    KAN [S -> S]: B-spline edges + SiLU base (pykan semantics), the coupled nonlinear map
+    KAN [S -> 32 -> S]: B-spline edges + SiLU base (pykan semantics), the coupled nonlinear map
     from drives to commands (jaw and mouth-corner servos share skin); regions meet here and in [2]
     |
     tanh -> 25 commands in the face spec's order

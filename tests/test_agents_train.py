@@ -10,6 +10,7 @@ import pytest
 
 from facetwin.agents.checkpoint import RunConfig, SpecMismatchError, load_policy
 from facetwin.agents.loop import FitSettings
+from facetwin.agents.models import DEFAULT_HPARAMS
 from facetwin.agents.synthetic import SyntheticFace
 from facetwin.agents.train import split_validation, train_from_arrays
 from facetwin.expression import EXPRESSION_NAMES
@@ -64,7 +65,7 @@ def test_run_directory_round_trips(kan_attn_run, data):
     assert {p.name for p in run.iterdir()} >= {"model.safetensors", "config.json", "loss.png"}
     config = RunConfig.read(run)
     spec = default_spec()
-    assert config.model == "kan-attn" and config.hparams["d_model"] == 16
+    assert config.model == "kan-attn" and config.hparams == DEFAULT_HPARAMS["kan-attn"]
     assert config.spec_fingerprint == spec.fingerprint and config.servo_names == list(spec.names)
     assert config.expression_names == list(EXPRESSION_NAMES)
     assert config.training["n_val"] == kan_attn_run.n_val and config.training["settings"]["seed"] == 0
