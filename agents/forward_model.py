@@ -31,19 +31,21 @@ FORWARD_CONFIG_FILE = "forward.json"
 _ACTIVE = torch.tensor(ACTIVE_BLENDSHAPES)
 
 
+def silu_mlp(n_in: int, hidden: Sequence[int], n_out: int) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for h in hidden:
+        layers += [nn.Linear(n_in, h), nn.SiLU()]
+        n_in = h
+    return nn.Sequential(*layers, nn.Linear(n_in, n_out))
+
+
 class ForwardModel(nn.Module):
     """MLP commands (B, S) -> raw expressions (B, 55): 52 coefficients in [0, 1] + yaw, pitch, roll in degrees."""
 
     def __init__(self, n_servos: int = 25, hidden: Sequence[int] = (256, 256, 256)):
         super().__init__()
         self.n_servos, self.hidden = n_servos, list(hidden)
-        layers: list[nn.Module] = []
-        width = n_servos
-        for h in hidden:
-            layers += [nn.Linear(width, h), nn.SiLU()]
-            width = h
-        layers.append(nn.Linear(width, EXPRESSION_DIM))
-        self.net = nn.Sequential(*layers)
+        self.net = silu_mlp(n_servos, hidden, EXPRESSION_DIM)
 
     def forward(self, command: torch.Tensor) -> torch.Tensor:
         out = self.net(command)

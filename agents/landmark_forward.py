@@ -27,7 +27,7 @@ from facetwin.blendshape_torch import TorchBlendshapes
 from facetwin.expression import BLENDSHAPE_INPUT_LANDMARKS, N_BLENDSHAPES
 
 from .features import HEAD_SCALE_DEG
-from .forward_model import ForwardModel, ForwardScore, expression_loss, score_forward
+from .forward_model import ForwardModel, ForwardScore, expression_loss, score_forward, silu_mlp
 from .loop import resolve_device
 
 _SUBSET = np.asarray(BLENDSHAPE_INPUT_LANDMARKS)
@@ -40,13 +40,7 @@ class LandmarkForward(nn.Module):
                  hidden: Sequence[int] = (384, 384, 384)):
         super().__init__()
         n_points = len(_SUBSET)
-        layers: list[nn.Module] = []
-        width = n_servos
-        for h in hidden:
-            layers += [nn.Linear(width, h), nn.SiLU()]
-            width = h
-        layers.append(nn.Linear(width, n_points * 2 + 3))
-        self.net = nn.Sequential(*layers)
+        self.net = silu_mlp(n_servos, hidden, n_points * 2 + 3)
         self.blendshapes = blendshapes
         self.register_buffer("mean_px", torch.as_tensor(mean_px, dtype=torch.float32).reshape(n_points, 2))
         self.scale_px = float(scale_px)
