@@ -50,10 +50,10 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from facetwin.agents.expression_objective import ExpressionSettings
     from facetwin.agents.landmark_forward import LandmarkSettings
-    from facetwin.landmarker_bundle import LandmarkerModelError
     from facetwin.agents.loop import FitSettings
     from facetwin.agents.train import train_from_dataset
     from facetwin.dataset import DatasetError
+    from facetwin.landmarker_bundle import LandmarkerModelError
 
     if not args.data.is_dir():
         raise CLIError(f"no dataset directory at {args.data}")
