@@ -119,11 +119,20 @@ def check_spec(config: RunConfig, spec: FaceSpec, source: str) -> None:
     )
 
 
-def load_policy(run_dir: str | Path, spec: FaceSpec | None = None, refine_steps: int = 0) -> Policy:
+REFINE_THROUGH = ("student", "teacher")
+
+
+def load_policy(run_dir: str | Path, spec: FaceSpec | None = None, refine_steps: int = 0,
+                refine_through: str = "student", bundle: str | Path | None = None) -> Policy:
     """Load a run for `spec` (the packaged face by default); a run for another face raises SpecMismatchError.
 
-    refine_steps > 0: every answer is refined by that many gradient steps through the run's forward
-    model (`refine.Refiner`); the run must have one (trained with the expression objective)."""
+    refine_steps > 0: every answer is refined by that many gradient steps through one of the run's forward
+    models (`refine.Refiner`); the run must have it (trained with the expression objective):
+    - "student": the distilled direct model the policy trained through, ~1 ms a step;
+    - "teacher": the landmark-structured model it was distilled from, ending in the blendshape network of
+      `bundle` (default: $FACETWIN_FACE_LANDMARKER or the cache); closer to the face, ~7 ms a step."""
+    if refine_through not in REFINE_THROUGH:
+        raise ValueError(f"refine_through must be one of {', '.join(REFINE_THROUGH)}, got {refine_through!r}")
     spec = default_spec() if spec is None else spec
     config = RunConfig.read(run_dir)
     check_spec(config, spec, f"run {run_dir}")
@@ -143,8 +152,13 @@ def load_policy(run_dir: str | Path, spec: FaceSpec | None = None, refine_steps:
         from .forward_model import load_forward
 
         try:
-            forward = load_forward(run_dir)
+            if refine_through == "teacher":
+                from .landmark_forward import load_teacher
+
+                forward = load_teacher(run_dir, bundle)
+            else:
+                forward = load_forward(run_dir)
         except FileNotFoundError as exc:
-            raise RunError(f"refining needs the run's forward model: {exc}") from exc
+            raise RunError(f"refining through the {refine_through} needs the run's forward model: {exc}") from exc
         refiner = Refiner(forward, Coupling(spec), refine_steps)
     return Policy(model=model, config=config, spec=spec, refiner=refiner)

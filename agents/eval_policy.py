@@ -41,9 +41,11 @@ def neutral_policy(spec: FaceSpec) -> EvalPolicy:
     return EvalPolicy("neutral", lambda _expr: zeros, spec.n)
 
 
-def load_eval_policy(policy: str | Path, spec: FaceSpec | None = None, refine_steps: int = 0) -> EvalPolicy:
+def load_eval_policy(policy: str | Path, spec: FaceSpec | None = None, refine_steps: int = 0,
+                     refine_through: str = "student", bundle: str | Path | None = None) -> EvalPolicy:
     """``neutral`` or a `facetwin train` run directory; a ``PolicyLoadError`` naming the problem otherwise.
-    refine_steps: gradient steps through the run's forward model after each answer (checkpoint.load_policy)."""
+    refine_steps: gradient steps through the run's forward model (`refine_through`: its student or
+    teacher) after each answer (checkpoint.load_policy)."""
     spec = spec or default_spec()
     text = str(policy)
     if text == "neutral":
@@ -59,8 +61,10 @@ def load_eval_policy(policy: str | Path, spec: FaceSpec | None = None, refine_st
     from facetwin.agents.checkpoint import load_policy
 
     try:
-        act = load_policy(run_dir, spec, refine_steps)
+        act = load_policy(run_dir, spec, refine_steps, refine_through, bundle)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:  # RunError / SpecMismatchError are ValueErrors
         raise PolicyLoadError(f"cannot load the policy in {run_dir}: {exc}") from exc
     kind = getattr(act, "kind", "trained")
-    return EvalPolicy(text, act, spec.n, kind=f"{kind}+refine{refine_steps}" if refine_steps else kind)
+    if refine_steps:
+        kind += f"+refine{refine_steps}" + ("-teacher" if refine_through == "teacher" else "")
+    return EvalPolicy(text, act, spec.n, kind=kind)

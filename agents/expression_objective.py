@@ -32,7 +32,7 @@ from facetwin.expression import ACTIVE_BLENDSHAPES, N_BLENDSHAPES
 from facetwin.spec import FaceSpec
 
 from .forward_model import ForwardModel, ForwardScore, ForwardSettings, expression_loss, fit_forward, score_forward
-from .landmark_forward import LandmarkSettings, fit_structured_forward
+from .landmark_forward import LandmarkForward, LandmarkSettings, fit_structured_forward
 from .loop import BestEpoch, FitHistory, resolve_device
 from .prototypes import overlay_prototypes
 
@@ -197,18 +197,20 @@ class ExpressionPass:
     history: FitHistory
     val_expression_loss: float  # f-scored expression loss on the held-out perturbed targets, after the pass
     val_expression_loss_before: float  # the same for the supervised policy it started from
+    teacher: LandmarkForward | None = None  # the landmark-structured model the forward model was distilled from
 
 
 def run_expression_pass(model, spec: FaceSpec, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
                         settings: ExpressionSettings | None = None, forward_settings: ForwardSettings | None = None,
                         mix: TargetMix | None = None, landmarks: np.ndarray | None = None,
                         landmark_settings: LandmarkSettings | None = None,
-                        forward: ForwardModel | None = None) -> ExpressionPass:
+                        forward: ForwardModel | None = None, teacher: LandmarkForward | None = None) -> ExpressionPass:
     """Fit the forward model on the training pairs, then fine-tune the (supervised) `model` through it.
 
     With `landmarks` (the training rows' (N, 478, >=2) pixel landmarks) the forward model is the
     landmark-structured teacher's distilled student; without, a direct fit on the pairs. A given
-    `forward` (e.g. another run's on the same data) is used as it is, scored on the held-out pairs."""
+    `forward` (e.g. another run's on the same data, with its `teacher` if it has one) is used as it is,
+    scored on the held-out pairs."""
     settings = settings or ExpressionSettings()
     coupling = Coupling(spec)
     if forward is not None:
@@ -219,8 +221,9 @@ def run_expression_pass(model, spec: FaceSpec, x: np.ndarray, y: np.ndarray, x_v
         from facetwin.blendshape_torch import TorchBlendshapes
 
         landmark_settings = landmark_settings or LandmarkSettings(seed=settings.seed, device=settings.device)
-        forward, score = fit_structured_forward(y, landmarks, x, y_val, x_val, coupling,
-                                                TorchBlendshapes.from_bundle(landmark_settings.bundle), landmark_settings)
+        forward, score, teacher = fit_structured_forward(y, landmarks, x, y_val, x_val, coupling,
+                                                         TorchBlendshapes.from_bundle(landmark_settings.bundle),
+                                                         landmark_settings)
     else:
         forward_settings = forward_settings or ForwardSettings(seed=settings.seed, device=settings.device)
         forward, score = fit_forward(y, x, y_val, x_val, forward_settings)
@@ -228,7 +231,7 @@ def run_expression_pass(model, spec: FaceSpec, x: np.ndarray, y: np.ndarray, x_v
         settings.val_targets, np.random.default_rng(settings.seed + 1)))
     before = _scored(model.module, forward, coupling, targets)
     history = model.fit_expression(forward, coupling, x, y, x_val, y_val, settings, mix)
-    return ExpressionPass(forward, score, history, _scored(model.module, forward, coupling, targets), before)
+    return ExpressionPass(forward, score, history, _scored(model.module, forward, coupling, targets), before, teacher)
 
 
 @torch.no_grad()

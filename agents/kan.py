@@ -11,8 +11,9 @@ comes from its closed form rather than autograd through the Cox-de Boor recursio
 
 Training runs on fast paths, each one autograd node with a hand-written backward, because at the
 policy's sizes per-operator overhead, not arithmetic, sets the step time:
-- uniform knots (pykan's initial grid, grid updates with grid_eps=1): the k+1 bases nonzero at x are
-  fixed polynomials of its position in its cell (`UniformGrid`, `_UniformLayer`);
+- uniform knots (pykan's initial grid, grid updates with grid_eps=1): every basis is the same cardinal
+  B-spline, shifted, so all of them follow in closed form (`UniformGrid`, `_UniformLayer`,
+  `_UniformActivation`);
 - any knots (grids fitted to data): the bases as per-cell polynomials computed once per grid
   (`CellPieces`), found by a binned cell lookup (`_BinLookup`), for `_CellLayer` and `_CellActivation`.
 The Cox-de Boor recursion (`b_spline_bases`) stays the reference, the grid refits' tool and what
@@ -52,102 +53,113 @@ def b_spline_bases(x: torch.Tensor, grid: torch.Tensor, k: int) -> torch.Tensor:
 
 class UniformGrid:
     """The uniform-knot fast path: on equally spaced knots (pykan's initial grid, a grid updated with
-    grid_eps=1, any refinement of those) every cell holds the same k+1 polynomial pieces, so the bases
-    nonzero at x follow from its cell index and fractional position in closed form, and a layer's
-    forward and backward passes run as one autograd node (`_UniformLayer`).
+    grid_eps=1, any refinement of those) basis c is one cardinal B-spline shifted to its knots, a
+    function of the distance d = u - c - (k+1)/2 from its centre (u: x in knot intervals from t_0).
+    Its symmetric truncated-power form,
 
-    Coefficient tables are padded by k+1 zeros each side (width L = G+3k+2): padded basis `cell + m`
-    carries local basis m, and points outside the extended grid land in a padding cell, whose
-    coefficients are zero, as pykan's bases are. Basis-major (k+1, batch, in) layout throughout, so
-    elementwise ops run along the contiguous `in` axis.
+        B(d) = sum_j (-1)^j C(k+1, j) / k! * relu((k+1)/2 - |d| - j)^k,   j < (k+1)/2
+
+    (two terms for cubic splines), gives all G+k bases of a batch in a handful of elementwise passes
+    over a dense (batch, G+k, in) tensor: no cell search, no scatter, and the layer is one matmul each
+    way (`_UniformLayer`). Outside the extended grid every term is 0, as pykan's bases are.
     """
 
     def __init__(self, grid: torch.Tensor, k: int):
         self.k = k
-        self.cells = grid.shape[1] - 1  # G + 2k
-        self.width = self.cells + k + 2  # L
-        self.inv_h = (self.cells / (grid[:, -1] - grid[:, 0])).contiguous()  # (in,)
-        self.shift = (-grid[:, 0] * self.inv_h).contiguous()  # u = x inv_h + shift: knot intervals from t_0
-        pieces = _cardinal_pieces(k).to(grid.device, grid.dtype)  # (k+1 powers, k+1 bases)
-        self.pieces = pieces[:, :, None, None]
-        powers = torch.arange(1, k + 1, dtype=grid.dtype, device=grid.device)[:, None]
-        self.slope_pieces = (pieces[1:] * powers)[:, :, None, None]  # d/df of each piece
-        self.offsets = torch.arange(k + 1, device=grid.device)[:, None, None] + 1  # (k+1, 1, 1)
+        self.n_basis = grid.shape[1] - 1 - k  # G + k
+        self.inv_h = ((grid.shape[1] - 1) / (grid[:, -1] - grid[:, 0])).contiguous()  # (in,)
+        c = torch.arange(self.n_basis, dtype=grid.dtype, device=grid.device)
+        self.centre = (grid[:, :1] * self.inv_h[:, None] + c + (k + 1) / 2).T.contiguous()  # (G+k, in), in u
+        self.terms = [((k + 1) / 2 - j, (-1) ** j * math.comb(k + 1, j) / math.factorial(k))
+                      for j in range(math.ceil((k + 1) / 2))]  # (reach, weight) of each relu term
 
-    def locate(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (batch, in) -> padded-basis index of each local basis (k+1, batch, in), and the
-        fractional position in the cell (batch, in)."""
-        u = torch.addcmul(self.shift, x, self.inv_h)
-        cell = torch.floor(u)
-        frac = u - cell
-        cell = cell.clamp_(-1, self.cells).long()  # -1 and cells: outside, all-zero coefficients
-        return cell + self.offsets, frac
+    def bases(self, x: torch.Tensor, slopes: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """x (batch, in) -> the bases (batch, G+k, in) and, if asked, their slopes in x up to the factor
+        -inv_h (`input_grad` applies it). Basis-major within a sample, so every elementwise pass runs
+        along the contiguous `in` axis; the slopes share the bases' relu terms."""
+        d = (x * self.inv_h).unsqueeze(1) - self.centre  # each basis' centre to x, in knot intervals
+        if self.k == 0:  # the indicator of [t_c, t_c+1), half-open as pykan's
+            return ((d >= -0.5) & (d < 0.5)).to(d.dtype), (torch.zeros_like(d) if slopes else None)
+        s = d.abs()
+        out = slope = None
+        for reach, weight in self.terms:
+            r = torch.clamp_(reach - s, min=0)
+            if slopes:  # d/d|d| of weight * r^k, sign from d below
+                rk1 = r.pow(self.k - 1) if self.k > 1 else (r > 0).to(d.dtype)
+                slope = rk1.mul_(weight * self.k) if slope is None else slope.add_(rk1, alpha=weight * self.k)
+            r = r.pow_(self.k)
+            out = r.mul_(weight) if out is None else out.add_(r, alpha=weight)
+        return out, (torch.copysign(slope, d) if slopes else None)
 
-    def bases(self, frac: torch.Tensor) -> torch.Tensor:
-        return _horner(self.pieces, frac)  # (k+1, batch, in)
-
-    def slopes(self, frac: torch.Tensor) -> torch.Tensor:
-        """dB/dx of the local bases (k+1, batch, in)."""
-        if self.k == 0:
-            return frac.new_zeros(1, *frac.shape)
-        return _horner(self.slope_pieces, frac) * self.inv_h
-
-    def inner(self, padded: torch.Tensor) -> torch.Tensor:
-        """The G+k real bases of a padded axis (the last)."""
-        return padded[..., self.k + 1 : self.width - self.k - 1]
-
-
-def _horner(pieces: torch.Tensor, frac: torch.Tensor) -> torch.Tensor:
-    """Evaluate the (powers, bases, 1, 1) polynomial table at frac (batch, in) -> (bases, batch, in)."""
-    if len(pieces) == 1:
-        return pieces[0].expand(-1, *frac.shape).contiguous()
-    out = torch.addcmul(pieces[-2], frac, pieces[-1])
-    for p in range(len(pieces) - 3, -1, -1):
-        out = torch.addcmul(pieces[p], out, frac)
-    return out
+    def input_grad(self, g_bases: torch.Tensor, slopes: torch.Tensor) -> torch.Tensor:
+        """The gradient in x (batch, in) from the gradient in the bases (batch, G+k, in)."""
+        return (g_bases * slopes).sum(1).mul_(-self.inv_h)  # B falls as |d| grows: dB/dx = -sign(d) |B'| inv_h
 
 
 class _UniformLayer(torch.autograd.Function):
     """KANLayer.forward on a uniform grid: silu(x) @ scale_base + bases(x) @ (coef * scale_sp) + bias,
-    the sparse bases scattered into a dense (batch, in*(G+k)) matrix for one matmul each way."""
+    the dense (batch, (G+k)*in) bases in closed form, one matmul each way."""
 
     @staticmethod
     def forward(ctx, x, coef, scale_base, scale_sp, bias, grid: UniformGrid):
-        n, n_in, n_out = x.shape[0], coef.shape[0], coef.shape[1]
-        idx, frac = grid.locate(x)
-        full = x.new_zeros(grid.width, n, n_in).scatter_(0, idx, grid.bases(frac))
-        flat = grid.inner(full.permute(1, 2, 0)).permute(0, 2, 1).reshape(n, -1)  # (batch, (G+k)*in)
+        n, n_out = x.shape[0], coef.shape[1]
+        bases, slopes = grid.bases(x, slopes=ctx.needs_input_grad[0])
+        flat = bases.view(n, -1)  # (batch, (G+k)*in)
         w = (coef * scale_sp.unsqueeze(-1)).permute(2, 0, 1).reshape(-1, n_out)  # ((G+k)*in, out)
         silu = F.silu(x)
         y = torch.addmm(silu @ scale_base, flat, w)
         if bias is not None:
             y += bias
-        ctx.save_for_backward(x, frac, idx, flat, silu, w, coef, scale_base, scale_sp)
+        ctx.save_for_backward(x, slopes, flat, silu, w, coef, scale_base, scale_sp)
         ctx.grid = grid
         return y
 
     @staticmethod
     def backward(ctx, g):
-        x, frac, idx, flat, silu, w, coef, scale_base, scale_sp = ctx.saved_tensors
-        grid = ctx.grid
-        n, n_in = x.shape[0], coef.shape[0]
+        x, slopes, flat, silu, w, coef, scale_base, scale_sp = ctx.saved_tensors
         grad_x = None
         grad_coef, grad_base, grad_sp, grad_bias = _parameter_grads(ctx.needs_input_grad, g, flat, silu, coef, scale_sp)
         if ctx.needs_input_grad[0]:
-            g_flat = (g @ w.T).reshape(n, -1, n_in).permute(1, 0, 2)  # (G+k, batch, in)
-            g_full = g_flat.new_zeros(grid.width, n, n_in)
-            g_full[grid.k + 1 : grid.width - grid.k - 1] = g_flat
-            grad_x = (g_full.gather(0, idx) * grid.slopes(frac)).sum(0)
+            grad_x = ctx.grid.input_grad((g @ w.T).view(slopes.shape), slopes)
             grad_x += _silu_backward(g @ scale_base.T, x)
         return grad_x, grad_coef, grad_base, grad_sp, grad_bias, None
 
 
+class _UniformActivation(torch.autograd.Function):
+    """KANActivation.forward on a uniform grid: each input's own curve from its dense closed-form bases."""
+
+    @staticmethod
+    def forward(ctx, x, coef, scale_base, scale_sp, grid: UniformGrid):
+        bases, slopes = grid.bases(x, slopes=ctx.needs_input_grad[0])  # (batch, G+k, in)
+        w = (coef * scale_sp.unsqueeze(-1)).T  # (G+k, in)
+        silu = F.silu(x)
+        ctx.save_for_backward(x, bases, slopes, silu, w, coef, scale_base, scale_sp)
+        ctx.grid = grid
+        return torch.addcmul((bases * w).sum(1), silu, scale_base)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, bases, slopes, silu, w, coef, scale_base, scale_sp = ctx.saved_tensors
+        grad_x = grad_coef = grad_base = grad_sp = None
+        if ctx.needs_input_grad[1] or ctx.needs_input_grad[3]:
+            g_w = (bases * g.unsqueeze(1)).sum(0).T  # (in, G+k): of coef * scale_sp
+            grad_coef = g_w * scale_sp.unsqueeze(-1)
+            grad_sp = (g_w * coef).sum(-1)
+        if ctx.needs_input_grad[2]:
+            grad_base = (g * silu).sum(0)
+        if ctx.needs_input_grad[0]:
+            grad_x = ctx.grid.input_grad(g.unsqueeze(1) * w, slopes)
+            grad_x += _silu_backward(g * scale_base, x)
+        return grad_x, grad_coef, grad_base, grad_sp, None
+
+
 def _parameter_grads(needs, g, flat, silu, coef, scale_sp):
-    """Gradients of a spline layer's coefficients, base and spline scales and bias: both fast paths share them."""
+    """Gradients of a spline layer's coefficients, base and spline scales and bias, from its (batch,
+    (G+k)*in) bases: both fast paths share them."""
     n_in, n_out = coef.shape[0], coef.shape[1]
     grad_coef = grad_base = grad_sp = grad_bias = None
     if needs[1] or needs[3]:
-        gw = (flat.T @ g).reshape(-1, n_in, n_out).permute(1, 2, 0)  # (in, out, G+k)
+        gw = (flat.T @ g).view(-1, n_in, n_out).permute(1, 2, 0)  # (in, out, G+k)
         grad_coef = gw * scale_sp.unsqueeze(-1)
         grad_sp = (gw * coef).sum(-1)
     if needs[2]:
@@ -155,30 +167,6 @@ def _parameter_grads(needs, g, flat, silu, coef, scale_sp):
     if needs[4]:
         grad_bias = g.sum(0)
     return grad_coef, grad_base, grad_sp, grad_bias
-
-
-def _cardinal_pieces(k: int) -> torch.Tensor:
-    """(k+1, k+1): column m = the polynomial (coefficients of 1, f, ..., f^k) of the m-th of the k+1
-    uniform B-splines nonzero in a cell, f the fractional position in it. Built by the Cox-de Boor
-    recursion on uniform knots in exact polynomial arithmetic: B^p_m = ((f+p-m) B^{p-1}_{m-1} + (m+1-f) B^{p-1}_m) / p."""
-    from numpy.polynomial import polynomial as P
-    import numpy as np
-
-    levels = [np.array([1.0])]
-    for p in range(1, k + 1):
-        old = levels
-        levels = []
-        for m in range(p + 1):
-            acc = np.zeros(1)
-            if m - 1 >= 0:
-                acc = P.polyadd(acc, P.polymul([p - m, 1.0], old[m - 1]))
-            if m < p:
-                acc = P.polyadd(acc, P.polymul([m + 1, -1.0], old[m]))
-            levels.append(acc / p)
-    out = np.zeros((k + 1, k + 1))
-    for m, poly in enumerate(levels):
-        out[: len(poly), m] = poly
-    return torch.from_numpy(out)
 
 
 def uniform_grid(grid: torch.Tensor, k: int, tol: float = 1e-4) -> UniformGrid | None:
@@ -644,7 +632,9 @@ class KANActivation(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if _use_fast_path():
-            pieces, _ = self._grid_cache.get(self.grid, self.k)
+            pieces, uniform = self._grid_cache.get(self.grid, self.k)
+            if uniform is not None:
+                return _UniformActivation.apply(x, self.coef, self.scale_base, self.scale_sp, uniform)
             return _CellActivation.apply(x, self.coef, self.scale_base, self.scale_sp, pieces)
         bases = basis_major_bases(x, self.grid, self.k)  # (coeff, batch, dim)
         spline = (bases * self.coef.T.unsqueeze(1)).sum(0)  # (batch, dim)

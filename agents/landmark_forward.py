@@ -15,9 +15,11 @@ on a CPU, so it is distilled into the usual `ForwardModel` on commands drawn wel
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -40,6 +42,7 @@ class LandmarkForward(nn.Module):
                  hidden: Sequence[int] = (384, 384, 384)):
         super().__init__()
         n_points = len(_SUBSET)
+        self.n_servos, self.hidden = n_servos, [int(h) for h in hidden]
         self.net = silu_mlp(n_servos, hidden, n_points * 2 + 3)
         self.blendshapes = blendshapes
         self.register_buffer("mean_px", torch.as_tensor(mean_px, dtype=torch.float32).reshape(n_points, 2))
@@ -180,8 +183,9 @@ def distil(teacher: LandmarkForward, recorded_commands: np.ndarray, couple: nn.M
 def fit_structured_forward(command: np.ndarray, landmarks_px: np.ndarray, expression: np.ndarray,
                            command_val: np.ndarray, expression_val: np.ndarray, couple: nn.Module,
                            blendshapes: TorchBlendshapes, settings: LandmarkSettings | None = None
-                           ) -> tuple[ForwardModel, ForwardScore]:
-    """Teacher on the recorded pairs, student distilled from it; both scored on the held-out recorded pairs."""
+                           ) -> tuple[ForwardModel, ForwardScore, LandmarkForward]:
+    """Teacher on the recorded pairs, student distilled from it; both scored on the held-out recorded pairs.
+    Returns the student, its score and the teacher."""
     start = time.perf_counter()
     teacher = fit_landmark_forward(command, landmarks_px, expression[:, N_BLENDSHAPES:], blendshapes, settings)
     result = distil(teacher, command, couple, settings)
@@ -193,4 +197,42 @@ def fit_structured_forward(command: np.ndarray, landmarks_px: np.ndarray, expres
     return result.student, ForwardScore(
         *student_scores, n_val=len(command_val), epochs_run=cfg.distil_epochs,
         seconds=round(time.perf_counter() - start, 3), method="landmarks",
-        teacher_blendshape_mae=teacher_scores[0], teacher_head_error_deg=teacher_scores[1], distil_gap=result.teacher_gap)
+        teacher_blendshape_mae=teacher_scores[0], teacher_head_error_deg=teacher_scores[1], distil_gap=result.teacher_gap
+    ), teacher
+
+
+TEACHER_WEIGHTS_FILE = "teacher.safetensors"
+TEACHER_CONFIG_FILE = "teacher.json"
+
+
+def save_teacher(run_dir: str | Path, teacher: LandmarkForward) -> None:
+    """Beside a run's student: the landmark MLP and its pixel frame. The blendshape network is not copied;
+    it is the landmarker bundle's own and is read from the bundle again when the teacher loads."""
+    from safetensors.torch import save_file
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tensors = {f"net.{k}": v.contiguous() for k, v in teacher.net.state_dict().items()}
+    tensors["mean_px"] = teacher.mean_px.contiguous()
+    save_file(tensors, str(run_dir / TEACHER_WEIGHTS_FILE))
+    (run_dir / TEACHER_CONFIG_FILE).write_text(json.dumps(
+        {"n_servos": teacher.n_servos, "hidden": teacher.hidden, "scale_px": teacher.scale_px}, indent=2) + "\n")
+
+
+def load_teacher(run_dir: str | Path, bundle: str | Path | None = None) -> LandmarkForward:
+    """A run's teacher, ending in the blendshape network of `bundle` (default: $FACETWIN_FACE_LANDMARKER or the cache)."""
+    from safetensors.torch import load_file
+
+    run_dir = Path(run_dir)
+    if not (run_dir / TEACHER_WEIGHTS_FILE).is_file():
+        raise FileNotFoundError(f"no {TEACHER_WEIGHTS_FILE} in {run_dir}: only runs trained with the expression "
+                                "objective on a dataset with landmarks have one")
+    cfg = json.loads((run_dir / TEACHER_CONFIG_FILE).read_text())
+    tensors = load_file(str(run_dir / TEACHER_WEIGHTS_FILE))
+    teacher = LandmarkForward(TorchBlendshapes.from_bundle(bundle), tensors.pop("mean_px").numpy(), cfg["scale_px"],
+                              cfg["n_servos"], cfg["hidden"])
+    teacher.net.load_state_dict({k.removeprefix("net."): v for k, v in tensors.items()})
+    teacher.eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    return teacher

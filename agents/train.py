@@ -19,7 +19,7 @@ from facetwin.spec import FaceSpec, default_spec
 from .checkpoint import Policy, config_for, save_run
 from .expression_objective import OBJECTIVES, ExpressionPass, ExpressionSettings, run_expression_pass
 from .forward_model import ForwardModel, ForwardSettings, save_forward
-from .landmark_forward import LandmarkSettings
+from .landmark_forward import LandmarkForward, LandmarkSettings, save_teacher
 from .loop import FitHistory, FitSettings
 from .models import build_model
 from .policy import servo_regions
@@ -74,6 +74,7 @@ def train_from_arrays(
     landmarks: np.ndarray | None = None,
     landmark_settings: LandmarkSettings | None = None,
     forward: ForwardModel | None = None,
+    teacher: LandmarkForward | None = None,
 ) -> TrainResult:
     """Fit `model` on expression (N, 55) -> action (N, S); write a run to out_dir when given.
 
@@ -81,7 +82,7 @@ def train_from_arrays(
     policy fine-tuned through it in expression space (expression_objective; `expression_settings` and
     `forward_settings` tune that pass and its forward model). With `landmarks` ((N, 478, >=2) pixels, as
     datasets record them) the forward model is the landmark-structured one (`landmark_forward`); a given
-    `forward` (another run's, on the same data) skips fitting one.
+    `forward` (another run's, on the same data, with its `teacher` if it has one) skips fitting one.
     """
     spec = default_spec() if spec is None else spec
     settings = FitSettings() if settings is None else settings
@@ -110,7 +111,7 @@ def train_from_arrays(
                                                                         progress=settings.progress)
         expr_pass = run_expression_pass(policy_model, spec, x[train], y[train], x[val], y[val], expression_settings,
                                         forward_settings, landmarks=None if landmarks is None else landmarks[train],
-                                        landmark_settings=landmark_settings, forward=forward)
+                                        landmark_settings=landmark_settings, forward=forward, teacher=teacher)
     val_mse = float(np.mean((policy_model.predict(x[val]) - y[val]) ** 2)) if len(val) else float("nan")
     mean_mse = float(np.mean((y[train].mean(0) - y[val]) ** 2)) if len(val) else float("nan")
     training = {
@@ -146,6 +147,8 @@ def train_from_arrays(
         plot_losses(history, result.run_dir / "loss.png", f"{model}: val MSE {val_mse:.4g} (mean baseline {mean_mse:.4g})")
         if expr_pass is not None:
             save_forward(result.run_dir, expr_pass.forward, expr_pass.forward_score)
+            if expr_pass.teacher is not None:
+                save_teacher(result.run_dir, expr_pass.teacher)
     return result
 
 

@@ -160,9 +160,12 @@ def test_refining_the_answer_through_the_forward_model_brings_the_face_closer(ru
 
 
 def test_refining_a_run_without_a_forward_model_is_a_clear_error(runs):
-    supervised, _ = runs
+    supervised, expression = runs
     with pytest.raises(RunError, match="forward model"):
         load_policy(supervised.run_dir, refine_steps=10)
+    # a direct forward model (no landmarks in the data) has no teacher to refine through
+    with pytest.raises(RunError, match="teacher.safetensors"):
+        load_policy(expression.run_dir, refine_steps=10, refine_through="teacher")
 
 
 def test_train_cli_reuses_another_runs_forward_model(tmp_path, runs):

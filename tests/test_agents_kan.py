@@ -166,6 +166,24 @@ def test_fast_paths_compute_the_recursions_function_and_gradients():
                 torch.testing.assert_close(g_ours, g_ref, atol=1e-4, rtol=1e-4, msg=name)
 
 
+def test_the_uniform_closed_form_holds_for_every_spline_order():
+    """The symmetric truncated-power form of the cardinal B-spline is written for any order k."""
+    x = samples(n=200, dim=3) * 1.4
+    for k in (0, 1, 2, 3, 4):
+        for make in (lambda: KANLayer(3, 2, num=5, k=k), lambda: KANActivation(3, num=5, k=k)):
+            torch.manual_seed(k)
+            layer = _with_weights(make())
+            assert layer._grid_cache.get(layer.grid, layer.k)[1] is not None  # the uniform path runs
+            xr = x.clone().requires_grad_()
+            params = [xr, layer.coef, layer.scale_base, layer.scale_sp]
+            ours, ref = layer(xr), _reference(layer, xr)
+            torch.testing.assert_close(ours, ref, atol=2e-5, rtol=1e-5, msg=f"k={k}")
+            weights = torch.randn_like(ref)
+            for g_ours, g_ref in zip(torch.autograd.grad((ours * weights).sum(), params),
+                                     torch.autograd.grad((ref * weights).sum(), params)):
+                torch.testing.assert_close(g_ours, g_ref, atol=1e-4, rtol=1e-4, msg=f"k={k}")
+
+
 def test_fast_path_gradients_match_finite_differences():
     from torch.func import functional_call
 

@@ -8,10 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from facetwin.agents.expression_objective import Coupling
+from facetwin.agents.checkpoint import load_policy
+from facetwin.agents.expression_objective import Coupling, ExpressionSettings
 from facetwin.agents.forward_model import ForwardSettings, fit_forward
-from facetwin.agents.landmark_forward import (LandmarkSettings, broad_commands, distil, fit_landmark_forward,
-                                              fit_structured_forward)
+from facetwin.agents.landmark_forward import (TEACHER_WEIGHTS_FILE, LandmarkSettings, broad_commands, distil,
+                                              fit_landmark_forward, fit_structured_forward, load_teacher, save_teacher)
+from facetwin.agents.loop import FitSettings
+from facetwin.agents.refine import Refiner
+from facetwin.agents.train import train_from_arrays
 from facetwin.blendshape_torch import TorchBlendshapes
 from facetwin.expression import ACTIVE_BLENDSHAPES
 
@@ -99,8 +103,41 @@ def test_structured_fit_reports_teacher_and_student(pairs, twin):
     (c, e, lm), (c_wide, e_wide, _) = pairs
     settings = LandmarkSettings(hidden=(64,), epochs=3, batch_size=128, distil_samples=800, distil_hidden=(64,),
                                 distil_epochs=2)
-    student, score = fit_structured_forward(c, lm, e, c_wide, e_wide, Coupling(twin.spec), TorchBlendshapes.from_bundle(),
-                                            settings)
+    student, score, teacher = fit_structured_forward(c, lm, e, c_wide, e_wide, Coupling(twin.spec),
+                                                     TorchBlendshapes.from_bundle(), settings)
     assert score.method == "landmarks" and score.n_val == len(c_wide)
     assert score.teacher_blendshape_mae is not None and score.distil_gap is not None
-    assert student(torch.as_tensor(c[:3])).shape == (3, 55)
+    assert student(torch.as_tensor(c[:3])).shape == teacher(torch.as_tensor(c[:3])).shape == (3, 55)
+
+
+def test_a_saved_teacher_loads_back_and_refining_through_it_brings_the_twin_closer(pairs, teacher, twin, tmp_path):
+    """The teacher is kept beside a run; gradient steps through it from the neutral face move the twin's
+    own expression towards targets the recorded commands never reached."""
+    _, (c_wide, e_wide, _) = pairs
+    save_teacher(tmp_path, teacher)
+    loaded = load_teacher(tmp_path)
+    probe = torch.as_tensor(c_wide[:5])
+    torch.testing.assert_close(loaded(probe), teacher(probe))
+    targets = e_wide[:8]
+    start = np.zeros((len(targets), twin.spec.n), np.float32)
+    refined = Refiner(loaded, Coupling(twin.spec), steps=40)(targets, start)
+    assert np.abs(refined).max() <= 1.0
+
+    def twin_error(commands):
+        reached, _ = _rollouts(twin, commands)
+        act = np.array(ACTIVE_BLENDSHAPES)
+        return float(np.abs(reached[:, act] - targets[:, act]).mean())
+
+    assert twin_error(refined) < 0.7 * twin_error(start)
+
+
+def test_an_expression_run_on_landmarked_data_keeps_its_teacher_for_refinement(pairs, tmp_path):
+    (c, e, lm), _ = pairs
+    tiny = LandmarkSettings(hidden=(64,), epochs=3, batch_size=128, distil_samples=800, distil_hidden=(64,), distil_epochs=2)
+    result = train_from_arrays(e, c, model="mlp", objective="expression", landmarks=lm, out_dir=tmp_path / "run",
+                               settings=FitSettings(epochs=2, progress=False),
+                               expression_settings=ExpressionSettings(epochs=1, progress=False), landmark_settings=tiny)
+    assert (result.run_dir / TEACHER_WEIGHTS_FILE).is_file()
+    policy = load_policy(result.run_dir, refine_steps=2, refine_through="teacher")
+    commands = policy(e[:3])
+    assert commands.shape == (3, 25) and np.abs(commands).max() <= 1.0

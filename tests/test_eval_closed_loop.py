@@ -90,6 +90,12 @@ def test_a_missing_policy_directory_is_a_one_line_error(tmp_path, faces_dir, cap
     assert not (tmp_path / "r.json").exists()
 
 
+def test_refining_through_the_teacher_without_refine_steps_is_a_one_line_error(tmp_path, faces_dir, capsys):
+    rc = main(["eval", "--policy", "neutral", "--faces", str(faces_dir / "images"), "--out", str(tmp_path / "r.json"),
+               "--refine-through", "teacher"])
+    assert rc == 2 and "--refine STEPS" in capsys.readouterr().err
+
+
 def test_a_folder_that_is_no_training_run_names_facetwin_train(tmp_path):
     with pytest.raises(PolicyLoadError, match="facetwin train"):
         load_eval_policy(tmp_path)

@@ -41,6 +41,10 @@ def register(subparsers) -> None:
     p.add_argument("--refine", type=int, default=0, metavar="STEPS",
                    help="refine each policy answer by STEPS gradient steps through the run's forward model "
                         "(~1 ms each; default 0: the network's answer as it is)")
+    p.add_argument("--refine-through", choices=("student", "teacher"), default="student",
+                   help="which of the run's forward models --refine steps through: the distilled student the policy "
+                        "trained through (default), or the landmark-structured teacher it was distilled from, "
+                        "closer to the face (~7 ms a step)")
     p.add_argument("--max-faces", type=int, metavar="N", help="stop after N faces")
     p.add_argument("--stride", type=int, default=1, metavar="K", help="use every K-th frame of a video (default 1)")
     p.add_argument("--seed", type=int, default=0, help="oracle seed (default 0)")
@@ -72,7 +76,10 @@ def run(args) -> int:
             keep_tiles=args.sheet is not None,
             oracle_starts=starts,
         )
-        policy = load_eval_policy(args.policy, refine_steps=args.refine)
+        if args.refine_through != "student" and not args.refine:
+            raise EvalError("--refine-through needs --refine STEPS > 0")
+        policy = load_eval_policy(args.policy, refine_steps=args.refine, refine_through=args.refine_through,
+                                  bundle=args.landmarker)
         report = evaluate(policy, args.faces, config=config, bundle=args.landmarker, progress=True)
     except (PolicyLoadError, EvalError, PerceptionError, LandmarkerModelError) as exc:
         raise CLIError(str(exc)) from exc

@@ -64,7 +64,7 @@ def run(args) -> int:
         objective = "expression" if args.model in NEURAL else "supervised"
     if args.expression_epochs < 1 or args.anchor < 0:
         raise CLIError("--expression-epochs must be at least 1 and --anchor at least 0")
-    forward = None
+    forward = teacher = None
     if args.forward is not None:
         if objective != "expression":
             raise CLIError("--forward is for the expression objective (kan-attn, kan, mlp)")
@@ -72,9 +72,14 @@ def run(args) -> int:
         from facetwin.agents.forward_model import load_forward
         from facetwin.spec import default_spec
 
+        from facetwin.agents.landmark_forward import TEACHER_WEIGHTS_FILE, load_teacher
+
         try:
             check_spec(RunConfig.read(args.forward), default_spec(), f"the forward model of run {args.forward}")
             forward = load_forward(args.forward)
+            # the teacher travels with its student, so the new run can refine through it too
+            if (args.forward / TEACHER_WEIGHTS_FILE).is_file():
+                teacher = load_teacher(args.forward, args.landmarker)
         except (FileNotFoundError, ValueError) as exc:
             raise CLIError(str(exc)) from exc
     if args.threads:
@@ -88,7 +93,7 @@ def run(args) -> int:
     try:
         result = train_from_dataset(args.data, model=args.model, out_dir=args.out, settings=settings,
                                     val_fraction=args.val_fraction, max_samples=args.max_samples,
-                                    objective=objective, expression_settings=expression, forward=forward,
+                                    objective=objective, expression_settings=expression, forward=forward, teacher=teacher,
                                     landmark_settings=LandmarkSettings(seed=args.seed, device=args.device,
                                                                        bundle=args.landmarker))
     except (ValueError, FileNotFoundError, DatasetError, LandmarkerModelError) as exc:
