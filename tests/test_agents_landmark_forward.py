@@ -17,6 +17,8 @@ from facetwin.agents.loop import FitSettings
 from facetwin.agents.refine import Refiner
 from facetwin.agents.train import train_from_arrays
 from facetwin.blendshape_torch import TorchBlendshapes
+from facetwin.cli import main
+from facetwin.dataset import DatasetWriter, EpisodeFrames
 from facetwin.expression import ACTIVE_BLENDSHAPES
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
@@ -141,3 +143,12 @@ def test_an_expression_run_on_landmarked_data_keeps_its_teacher_for_refinement(p
     policy = load_policy(result.run_dir, refine_steps=2, refine_through="teacher")
     commands = policy(e[:3])
     assert commands.shape == (3, 25) and np.abs(commands).max() <= 1.0
+    # another policy trained on the run's forward model (`--forward`) keeps the same teacher
+    data = tmp_path / "data"
+    with DatasetWriter(data, fps=30, landmarks=False) as writer:
+        writer.add_episode(EpisodeFrames(action=c[:300], state=c[:300], expression=e[:300]))
+        writer.add_episode(EpisodeFrames(action=c[300:600], state=c[300:600], expression=e[300:600]))
+    assert main(["train", "--data", str(data), "--model", "mlp", "--epochs", "1", "--expression-epochs", "1",
+                 "--no-progress", "--forward", str(result.run_dir), "--out", str(tmp_path / "reuse")]) == 0
+    reused = load_teacher(tmp_path / "reuse")
+    torch.testing.assert_close(reused(torch.as_tensor(c[:4])), load_teacher(result.run_dir)(torch.as_tensor(c[:4])))

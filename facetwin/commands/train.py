@@ -49,7 +49,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from facetwin.agents.expression_objective import ExpressionSettings
-    from facetwin.agents.landmark_forward import LandmarkSettings
+    from facetwin.agents.landmark_forward import TEACHER_WEIGHTS_FILE, LandmarkSettings, load_teacher
     from facetwin.agents.loop import FitSettings
     from facetwin.agents.train import train_from_dataset
     from facetwin.dataset import DatasetError
@@ -72,15 +72,13 @@ def run(args) -> int:
         from facetwin.agents.forward_model import load_forward
         from facetwin.spec import default_spec
 
-        from facetwin.agents.landmark_forward import TEACHER_WEIGHTS_FILE, load_teacher
-
         try:
             check_spec(RunConfig.read(args.forward), default_spec(), f"the forward model of run {args.forward}")
             forward = load_forward(args.forward)
             # the teacher travels with its student, so the new run can refine through it too
             if (args.forward / TEACHER_WEIGHTS_FILE).is_file():
                 teacher = load_teacher(args.forward, args.landmarker)
-        except (FileNotFoundError, ValueError) as exc:
+        except (FileNotFoundError, ValueError, LandmarkerModelError) as exc:
             raise CLIError(str(exc)) from exc
     if args.threads:
         import torch
