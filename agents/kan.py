@@ -466,14 +466,19 @@ def _safe_reciprocal(d: torch.Tensor) -> torch.Tensor:
     return torch.where(d != 0, 1.0 / torch.where(d != 0, d, torch.ones_like(d)), torch.zeros_like(d))
 
 
-def _knots_from_samples(x_sorted: torch.Tensor, num: int, grid_eps: float) -> torch.Tensor:
-    """num+1 knots per column: sample quantiles blended with a uniform grid over the range (pykan)."""
+def _knots_from_samples(x_sorted: torch.Tensor, num: int, grid_eps: float, grid: torch.Tensor, k: int) -> torch.Tensor:
+    """num+1 knots per column: sample quantiles blended with a uniform grid over the range (pykan).
+
+    A column whose samples are all equal (a coefficient the data never moves) keeps its knots from
+    `grid` (in, num+2k+1): pykan would collapse them onto the one value, a degenerate grid that
+    also takes the layer off its closed-form uniform path."""
     batch = x_sorted.shape[0]
     ids = [int(batch / num * i) for i in range(num)] + [-1]
     adaptive = x_sorted[ids, :].T  # (in, num+1)
     h = (adaptive[:, -1:] - adaptive[:, :1]) / num
     uniform = adaptive[:, :1] + h * torch.arange(num + 1, dtype=x_sorted.dtype, device=x_sorted.device)
-    return grid_eps * uniform + (1 - grid_eps) * adaptive
+    knots = grid_eps * uniform + (1 - grid_eps) * adaptive
+    return torch.where(h > 0, knots, grid[:, k : grid.shape[1] - k])
 
 
 class KANLayer(nn.Module):
@@ -561,7 +566,7 @@ class KANLayer(nn.Module):
         x = x.reshape(-1, self.in_dim)
         x_sorted = torch.sort(x, dim=0).values  # (batch, in)
         curves = self.spline_curves(x_sorted)  # (batch, in, out)
-        self.grid.copy_(extended_grid(_knots_from_samples(x_sorted, self.num, self.grid_eps), self.k))
+        self.grid.copy_(extended_grid(_knots_from_samples(x_sorted, self.num, self.grid_eps, self.grid, self.k), self.k))
         self._fit_coef(x_sorted, curves)
 
     @torch.no_grad()
@@ -645,7 +650,7 @@ class KANActivation(nn.Module):
         """pykan's grid update, per feature: knots to the data, coefficients refit to keep the curves."""
         x_sorted = torch.sort(x, dim=0).values  # (batch, dim)
         curves = (b_spline_bases(x_sorted, self.grid, self.k) * self.coef).sum(-1)  # (batch, dim)
-        self.grid.copy_(extended_grid(_knots_from_samples(x_sorted, self.num, self.grid_eps), self.k))
+        self.grid.copy_(extended_grid(_knots_from_samples(x_sorted, self.num, self.grid_eps, self.grid, self.k), self.k))
         a = b_spline_bases(x_sorted, self.grid, self.k).permute(1, 0, 2)  # (dim, batch, coeff)
         self.coef.data = torch.linalg.lstsq(a, curves.T.unsqueeze(-1)).solution[..., 0].contiguous()  # (dim, coeff)
 

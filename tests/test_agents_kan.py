@@ -184,6 +184,19 @@ def test_the_uniform_closed_form_holds_for_every_spline_order():
                 torch.testing.assert_close(g_ours, g_ref, atol=1e-4, rtol=1e-4, msg=f"k={k}")
 
 
+def test_an_input_the_data_never_moves_keeps_its_knots():
+    """A constant column (MediaPipe's _neutral score is always 0) gives no range to put knots on: its grid
+    stays, and the layer keeps its uniform closed-form path."""
+    x = samples(n=64, dim=3)
+    x[:, 1] = 0.3
+    for layer in (_with_weights(KANLayer(3, 2, grid_eps=1.0)), _with_weights(KANActivation(3, grid_eps=1.0))):
+        before = layer.grid[1].clone()
+        layer.update_grid(x)
+        assert torch.equal(layer.grid[1], before) and not torch.equal(layer.grid[0], before)
+        assert layer._grid_cache.get(layer.grid, layer.k)[1] is not None
+        torch.testing.assert_close(layer(x), _reference(layer, x), atol=2e-5, rtol=1e-5)
+
+
 def test_fast_path_gradients_match_finite_differences():
     from torch.func import functional_call
 
