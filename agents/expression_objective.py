@@ -28,6 +28,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from facetwin.blendshape_torch import TorchBlendshapes
 from facetwin.expression import ACTIVE_BLENDSHAPES, N_BLENDSHAPES
 from facetwin.spec import FaceSpec
 
@@ -218,8 +219,6 @@ def run_expression_pass(model, spec: FaceSpec, x: np.ndarray, y: np.ndarray, x_v
         scores = score_forward(forward, y_val, x_val, x.mean(0)) if len(x_val) else (float("nan"),) * 4
         score = ForwardScore(*scores, n_val=len(x_val), seconds=round(time.perf_counter() - start, 3), method="given")
     elif landmarks is not None:
-        from facetwin.blendshape_torch import TorchBlendshapes
-
         landmark_settings = landmark_settings or LandmarkSettings(seed=settings.seed, device=settings.device)
         forward, score, teacher = fit_structured_forward(y, landmarks, x, y_val, x_val, coupling,
                                                          TorchBlendshapes.from_bundle(landmark_settings.bundle),

@@ -30,7 +30,8 @@ MODEL_KINDS = ("kan-attn", "kan", "mlp", "linear", "knn")
 DEFAULT_HPARAMS: dict[str, dict] = {
     # d 32 / 4 heads / one hidden KAN layer: chosen on frames of ../shared/faces/videos (closed loop 0.026 vs
     # 0.028 for d 16 / 2 heads / no hidden layer, 0.028 for 2 heads, 0.026 for d 64), then confirmed on the
-    # images; grid_eps (psi's knots) 1, uniform: 0.024 against 0.026 for quantile knots
+    # images; grid_eps (psi's knots) 1, uniform: 0.024-0.026, within the spread of quantile knots' 0.026, and
+    # on the closed-form spline path
     "kan-attn": {"d_model": 32, "heads": 4, "gate": "sigmoid", "own_region_bias": 2.0, "kan_hidden": [32], "kan_num": 5, "kan_k": 3,
                  "grid_eps": 1.0},
     "kan": {"hidden": [32], "kan_num": 5, "kan_k": 3},
