@@ -13,7 +13,8 @@ Training runs on fast paths, each one autograd node with a hand-written backward
 policy's sizes per-operator overhead, not arithmetic, sets the step time:
 - uniform knots (pykan's initial grid, grid updates with grid_eps=1): every basis is the same cardinal
   B-spline, shifted, so all of them follow in closed form (`UniformGrid`, `_UniformLayer`,
-  `_UniformActivation`);
+  `_UniformActivation`); for cubic splines on the CPU, compiled single-pass kernels
+  (`spline_kernels`) replace the closed form's dozen PyTorch passes;
 - any knots (grids fitted to data): the bases as per-cell polynomials computed once per grid
   (`CellPieces`), found by a binned cell lookup (`_BinLookup`), for `_CellLayer` and `_CellActivation`.
 The Cox-de Boor recursion (`b_spline_bases`) stays the reference, the grid refits' tool and what
@@ -29,6 +30,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from . import spline_kernels
 
 
 _silu_backward = torch.ops.aten.silu_backward.default  # looked up once: torch.ops attribute access is slow
@@ -95,67 +98,98 @@ class UniformGrid:
         """The gradient in x (batch, in) from the gradient in the bases (batch, G+k, in)."""
         return (g_bases * slopes).sum(1).mul_(-self.inv_h)  # B falls as |d| grows: dB/dx = -sign(d) |B'| inv_h
 
+    def features(self, x: torch.Tensor, slopes: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """A layer's features [silu(x) | the bases] (batch, 1+G+k, in), and the bases' slopes if asked.
+        Cubic splines on the CPU take the compiled single-pass kernel (`spline_kernels`), whose input
+        gradient recomputes the slopes: None for those."""
+        if spline_kernels.applies(x, self.k):
+            return spline_kernels.features(x, self.inv_h, self.centre, F.silu(x)), None
+        bases, slope = self.bases(x, slopes)
+        return torch.cat([F.silu(x).unsqueeze(1), bases], 1), slope
+
+    def features_input_grad(self, g_feats: torch.Tensor, slopes: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
+        """The gradient in x from the gradient in `features(x)`."""
+        if slopes is None:
+            grad = spline_kernels.spline_input_grad(g_feats, x, self.inv_h, self.centre)
+        else:
+            grad = self.input_grad(g_feats[:, 1:], slopes)
+        return grad.add_(_silu_backward(g_feats[:, 0], x))
+
 
 class _UniformLayer(torch.autograd.Function):
-    """KANLayer.forward on a uniform grid: silu(x) @ scale_base + bases(x) @ (coef * scale_sp) + bias,
-    the dense (batch, (G+k)*in) bases in closed form, one matmul each way."""
+    """KANLayer.forward on a uniform grid: [silu(x) | bases(x)] @ [scale_base; coef * scale_sp] + bias,
+    the features (batch, (1+G+k)*in) in closed form, one matmul each way."""
 
     @staticmethod
     def forward(ctx, x, coef, scale_base, scale_sp, bias, grid: UniformGrid):
         n, n_out = x.shape[0], coef.shape[1]
-        bases, slopes = grid.bases(x, slopes=ctx.needs_input_grad[0])
-        flat = bases.view(n, -1)  # (batch, (G+k)*in)
-        w = (coef * scale_sp.unsqueeze(-1)).permute(2, 0, 1).reshape(-1, n_out)  # ((G+k)*in, out)
-        silu = F.silu(x)
-        y = torch.addmm(silu @ scale_base, flat, w)
-        if bias is not None:
-            y += bias
-        ctx.save_for_backward(x, slopes, flat, silu, w, coef, scale_base, scale_sp)
+        feats, slopes = grid.features(x, slopes=ctx.needs_input_grad[0])
+        flat = feats.view(n, -1)
+        w = torch.cat([scale_base.unsqueeze(0), (coef * scale_sp.unsqueeze(-1)).permute(2, 0, 1)]).view(-1, n_out)
+        y = flat @ w if bias is None else torch.addmm(bias, flat, w)
+        ctx.save_for_backward(x, slopes, flat, w, coef, scale_sp)
         ctx.grid = grid
         return y
 
     @staticmethod
     def backward(ctx, g):
-        x, slopes, flat, silu, w, coef, scale_base, scale_sp = ctx.saved_tensors
-        grad_x = None
-        grad_coef, grad_base, grad_sp, grad_bias = _parameter_grads(ctx.needs_input_grad, g, flat, silu, coef, scale_sp)
-        if ctx.needs_input_grad[0]:
-            grad_x = ctx.grid.input_grad((g @ w.T).view(slopes.shape), slopes)
-            grad_x += _silu_backward(g @ scale_base.T, x)
+        x, slopes, flat, w, coef, scale_sp = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        grad_x = grad_coef = grad_base = grad_sp = grad_bias = None
+        if needs[1] or needs[2] or needs[3]:
+            g_w = (flat.T @ g).view(-1, *coef.shape[:2])  # (1+G+k, in, out)
+            grad_base = g_w[0]
+            spline = g_w[1:].permute(1, 2, 0)  # (in, out, G+k): of coef * scale_sp
+            grad_coef = spline * scale_sp.unsqueeze(-1)
+            grad_sp = (spline * coef).sum(-1)
+        if needs[4]:
+            grad_bias = g.sum(0)
+        if needs[0]:
+            grad_x = ctx.grid.features_input_grad((g @ w.T).view(x.shape[0], -1, x.shape[1]), slopes, x)
         return grad_x, grad_coef, grad_base, grad_sp, grad_bias, None
 
 
 class _UniformActivation(torch.autograd.Function):
-    """KANActivation.forward on a uniform grid: each input's own curve from its dense closed-form bases."""
+    """KANActivation.forward on a uniform grid: each input's own curve from its closed-form bases."""
 
     @staticmethod
     def forward(ctx, x, coef, scale_base, scale_sp, grid: UniformGrid):
-        bases, slopes = grid.bases(x, slopes=ctx.needs_input_grad[0])  # (batch, G+k, in)
-        w = (coef * scale_sp.unsqueeze(-1)).T  # (G+k, in)
+        w = (coef * scale_sp.unsqueeze(-1)).T.contiguous()  # (G+k, in)
         silu = F.silu(x)
-        ctx.save_for_backward(x, bases, slopes, silu, w, coef, scale_base, scale_sp)
         ctx.grid = grid
+        if spline_kernels.applies(x, grid.k):  # one pass, and no (batch, G+k, in) tensor kept
+            ctx.save_for_backward(x, w, coef, scale_base, scale_sp, silu)
+            return spline_kernels.add_curves(silu * scale_base, x, grid.inv_h, grid.centre, w)
+        bases, slopes = grid.bases(x, slopes=ctx.needs_input_grad[0])  # (batch, G+k, in)
+        ctx.save_for_backward(x, w, coef, scale_base, scale_sp, silu, bases, slopes)
         return torch.addcmul((bases * w).sum(1), silu, scale_base)
 
     @staticmethod
     def backward(ctx, g):
-        x, bases, slopes, silu, w, coef, scale_base, scale_sp = ctx.saved_tensors
+        x, w, coef, scale_base, scale_sp, silu, *torch_path = ctx.saved_tensors
+        grid, needs = ctx.grid, ctx.needs_input_grad
         grad_x = grad_coef = grad_base = grad_sp = None
-        if ctx.needs_input_grad[1] or ctx.needs_input_grad[3]:
-            g_w = (bases * g.unsqueeze(1)).sum(0).T  # (in, G+k): of coef * scale_sp
+        if not torch_path:
+            g_w, grad_x = spline_kernels.curves_backward(x, grid.inv_h, grid.centre, w, g, needs[0])
+            g_w = g_w.T  # (in, G+k): of coef * scale_sp
+        else:
+            bases, slopes = torch_path
+            g_w = (bases * g.unsqueeze(1)).sum(0).T
+            if needs[0]:
+                grad_x = grid.input_grad(g.unsqueeze(1) * w, slopes)
+        if needs[0]:
+            grad_x += _silu_backward(g * scale_base, x)
+        if needs[1] or needs[3]:
             grad_coef = g_w * scale_sp.unsqueeze(-1)
             grad_sp = (g_w * coef).sum(-1)
-        if ctx.needs_input_grad[2]:
+        if needs[2]:
             grad_base = (g * silu).sum(0)
-        if ctx.needs_input_grad[0]:
-            grad_x = ctx.grid.input_grad(g.unsqueeze(1) * w, slopes)
-            grad_x += _silu_backward(g * scale_base, x)
         return grad_x, grad_coef, grad_base, grad_sp, None
 
 
 def _parameter_grads(needs, g, flat, silu, coef, scale_sp):
-    """Gradients of a spline layer's coefficients, base and spline scales and bias, from its (batch,
-    (G+k)*in) bases: both fast paths share them."""
+    """Gradients of a cell-path layer's coefficients, base and spline scales and bias, from its (batch,
+    (G+k)*in) bases."""
     n_in, n_out = coef.shape[0], coef.shape[1]
     grad_coef = grad_base = grad_sp = grad_bias = None
     if needs[1] or needs[3]:

@@ -226,3 +226,30 @@ def test_fast_paths_follow_grids_changed_after_a_forward_pass():
     fresh.double().update_grid(x.double())
     fresh.float()
     torch.testing.assert_close(fresh(x), _reference(fresh, x), atol=2e-5, rtol=1e-5)
+
+
+def test_cubic_splines_on_the_cpu_run_compiled_kernels_that_match_the_pytorch_closed_form(monkeypatch):
+    """The compiled kernels and the PyTorch closed form (what CUDA runs) give the same values and
+    gradients, and the kernels are what a CPU forward pass actually uses for k = 3."""
+    from facetwin.agents import spline_kernels
+
+    assert spline_kernels.applies(torch.zeros(2, 3), 3) and not spline_kernels.applies(torch.zeros(2, 3), 2)
+    calls = []
+    for name in ("features", "spline_input_grad", "add_curves", "curves_backward"):
+        real = getattr(spline_kernels, name)
+        monkeypatch.setattr(spline_kernels, name, lambda *a, _real=real, _name=name: calls.append(_name) or _real(*a))
+    x = samples(n=300, dim=3) * 1.4  # some points outside the grid
+    for make in (lambda: KANLayer(3, 2, num=5, k=3), lambda: KANActivation(3, num=5, k=3)):
+        torch.manual_seed(0)
+        layer = _with_weights(make())
+        results = []
+        for kernels in (True, False):
+            monkeypatch.setattr(spline_kernels, "applies", lambda t, k, _on=kernels: _on)
+            xr = x.clone().requires_grad_()
+            out = layer(xr)
+            grads = torch.autograd.grad((out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum(),
+                                        [xr, layer.coef, layer.scale_base, layer.scale_sp])
+            results.append((out, *grads))
+        for ours, ref in zip(*results):
+            torch.testing.assert_close(ours, ref, atol=1e-5, rtol=1e-5)
+    assert {"features", "spline_input_grad", "add_curves", "curves_backward"} <= set(calls)
