@@ -110,7 +110,8 @@ def applies(x: torch.Tensor, k: int) -> bool:
     return k == 3 and x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
 
 
-def _np(t: torch.Tensor) -> np.ndarray:
+def _view(t: torch.Tensor) -> np.ndarray:
+    """The tensor's memory as a NumPy array, without a copy when it is already contiguous."""
     return t.detach().contiguous().numpy()
 
 
@@ -118,20 +119,20 @@ def features(x, inv_h, centre, silu):
     """(batch, in) -> [silu | bases] as (batch, 1 + G+k, in). SiLU comes in from PyTorch, whose exp is
     vectorised."""
     out = x.new_empty(x.shape[0], 1 + centre.shape[0], x.shape[1])
-    _features(_np(x), _np(inv_h), _np(centre), _np(silu), out.numpy())
+    _features(_view(x), _view(inv_h), _view(centre), _view(silu), out.numpy())
     return out
 
 
 def spline_input_grad(g_feats, x, inv_h, centre):
     """The bases' share of the input gradient (batch, in), from the gradient in `features`' output."""
     grad_x = x.new_empty(x.shape)
-    _spline_input_grad(_np(g_feats), _np(x), _np(inv_h), _np(centre), grad_x.numpy())
+    _spline_input_grad(_view(g_feats), _view(x), _view(inv_h), _view(centre), grad_x.numpy())
     return grad_x
 
 
 def add_curves(y, x, inv_h, centre, w):
     """y += the per-input splines sum_c w[c] B_c(x), w (G+k, in); y (batch, in) contiguous."""
-    _add_curves(_np(x), _np(inv_h), _np(centre), _np(w), y.numpy())
+    _add_curves(_view(x), _view(inv_h), _view(centre), _view(w), y.numpy())
     return y
 
 
@@ -139,5 +140,5 @@ def curves_backward(x, inv_h, centre, w, g, want_x: bool):
     """Gradients of `add_curves`' splines in w (G+k, in) and, if asked, x (batch, in)."""
     grad_w = w.new_empty(w.shape)
     grad_x = x.new_empty(x.shape) if want_x else x.new_empty(1, 1)
-    _curves_backward(_np(x), _np(inv_h), _np(centre), _np(w), _np(g), grad_w.numpy(), want_x, grad_x.numpy())
+    _curves_backward(_view(x), _view(inv_h), _view(centre), _view(w), _view(g), grad_w.numpy(), want_x, grad_x.numpy())
     return grad_w, (grad_x if want_x else None)
