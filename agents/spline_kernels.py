@@ -3,8 +3,9 @@
 The closed form in `kan.UniformGrid` costs about fourteen PyTorch elementwise passes (each a dispatch,
 an allocation and a sweep over a (batch, G+k, in) tensor) for the bases and their slopes. At the
 policy's sizes that is most of a spline layer's time, so on the CPU numba fuses each of those
-sequences into one loop (measured on one core, batch 256, 32 inputs: the bases 34 us against 130 us
-for PyTorch's passes with their slopes). The loops run over the contiguous `in` axis innermost, which
+sequences into one loop (measured on one core, batch 256, 32 inputs: the bases 34 us and the input
+gradient, slopes recomputed, 43 us, against 130 us and 29 us for PyTorch's passes, which keep the
+slopes). The loops run over the contiguous `in` axis innermost, which
 LLVM vectorises. Only cubic splines (k = 3, pykan's default and facetwin's) have kernels: with the
 order a runtime value, the inner loops over relu terms and powers stop the vectorisation and the
 kernel ran slower than PyTorch. Other orders and CUDA tensors run the PyTorch closed form.
