@@ -17,14 +17,15 @@ Design (defaults: d = 32 model width, 4 heads; S = 25 servos; R = 5 regions, fro
         its logits biased towards its own region (learned, starts at +2),
         and reads out one scalar drive z_s                               -> S drives
                                      |
-    KAN [S -> 32 -> S]: B-spline edges + SiLU base (pykan semantics), the coupled nonlinear map
-    from drives to commands (jaw and mouth-corner servos share skin); regions meet here and in [2]
+    KAN [S -> 128 -> 128 -> S]: B-spline edges + SiLU base (pykan semantics), the coupled nonlinear
+    map from drives to commands (jaw and mouth-corner servos share skin); regions meet here and in [2]
     |
     tanh -> 25 commands in the face spec's order
 
 Why this shape: per-coefficient tokens keep each blendshape's identity (its name embedding) and let
-attention pick which of its region's coefficients matter. Cost decides the rest, because a training
-step must stay within a few times an equal-size MLP's on one CPU core: every (query, token) pair is a
+attention pick which of its region's coefficients matter; the parameters sit in the KAN head, where
+width measured best (`models.DEFAULT_HPARAMS`). Cost decides the rest, because a training step must
+stay within a few times an equal-size MLP's on one CPU core: every (query, token) pair is a
 handful of elementwise passes per sample, so region queries read only their own region's tokens
 (2 x 52 pairs, not 2 x 5 x 52), the servo queries read R tokens, and there is no self-attention layer.
 A coefficient token is affine in psi_j(b_j), so its logit against its region's query and its value

@@ -57,6 +57,15 @@ def test_onnx_export_is_checked_and_computes_the_policy(run, tmp_path):
     np.testing.assert_allclose(commands, load_policy(run)(x), atol=1e-5)
 
 
+def test_hyper_parameters_are_set_from_the_command_line_and_kept_in_the_run(dataset, tmp_path):
+    out = tmp_path / "mlp"
+    assert main(["train", "--data", str(dataset), "--model", "mlp", "--out", str(out), "--epochs", "1",
+                 "--objective", "supervised", "--hparam", "hidden=[16,8]", "--hparam", "dropout=0.1", "--no-progress"]) == 0
+    policy = load_policy(out)
+    assert policy.config.hparams["hidden"] == [16, 8] and policy.config.hparams["dropout"] == 0.1
+    assert [m.out_features for m in policy.model.module.net if hasattr(m, "out_features")] == [16, 8, 25]
+
+
 def test_errors_are_one_line_with_exit_status_2(dataset, tmp_path, capsys):
     knn = tmp_path / "knn"
     assert main(["train", "--data", str(dataset), "--model", "knn", "--out", str(knn), "--no-progress"]) == 0
@@ -64,3 +73,7 @@ def test_errors_are_one_line_with_exit_status_2(dataset, tmp_path, capsys):
     assert "has no ONNX form" in capsys.readouterr().err
     assert main(["train", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")]) == 2
     assert "no dataset directory" in capsys.readouterr().err
+    assert main(["train", "--data", str(dataset), "--model", "mlp", "--out", str(tmp_path / "y"), "--hparam", "width=3"]) == 2
+    assert "mlp has no hyper-parameter(s) ['width']" in capsys.readouterr().err
+    assert main(["train", "--data", str(dataset), "--model", "mlp", "--out", str(tmp_path / "y"), "--hparam", "hidden"]) == 2
+    assert "expected KEY=VALUE" in capsys.readouterr().err

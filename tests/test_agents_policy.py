@@ -99,6 +99,10 @@ def test_benchmark_reports_latency_and_the_training_step_ratio():
     ratio = cpu["train_step_ms"]["kan-attn"] / cpu["train_step_ms"]["mlp"]
     assert cpu["train_step_ratio_kan_attn_over_mlp"] == round(ratio, 2)
     assert cpu["train_step_ratio_alternating"] > 0
+    small = cpu["small_policy"]  # the ratio where fixed per-step costs weigh most, reported next to the default's
+    assert small["params"]["kan-attn"] < cpu["params"]["kan-attn"]
+    assert abs(small["params"]["mlp"] - small["params"]["kan-attn"]) / small["params"]["kan-attn"] < 0.02
+    assert small["train_step_ratio_kan_attn_over_mlp"] == round(small["train_step_ms"]["kan-attn"] / small["train_step_ms"]["mlp"], 2)
 
 
 def test_training_steps_are_timed_in_runs_whose_first_step_is_not_timed():

@@ -43,8 +43,27 @@ def register(subparsers) -> None:
     p.add_argument("--landmarker", metavar="PATH",
                    help="face_landmarker.task, whose blendshape network the forward model ends in "
                         "(default: $FACETWIN_FACE_LANDMARKER or the cache)")
+    p.add_argument("--hparam", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one of the model kind's hyper-parameters (agents.models.DEFAULT_HPARAMS), VALUE as "
+                        "JSON; repeatable, e.g. --hparam hidden=[444,444] for a wider MLP")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
+
+
+def parse_hparams(items: list[str]) -> dict:
+    """["hidden=[64,64]", "dropout=0.1"] -> {"hidden": [64, 64], "dropout": 0.1}; a bare word is a string."""
+    import json
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise CLIError(f"--hparam {item!r}: expected KEY=VALUE, e.g. --hparam hidden=[64,64]")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value  # gate=softmax: strings need no JSON quotes
+    return out
 
 
 def run(args) -> int:
@@ -59,6 +78,7 @@ def run(args) -> int:
         raise CLIError(f"no dataset directory at {args.data}")
     if args.epochs < 1 or args.batch_size < 1 or args.patience < 1:
         raise CLIError("--epochs, --batch-size and --patience must be at least 1")
+    hparams = parse_hparams(args.hparam)
     objective = args.objective
     if objective == "auto":
         objective = "expression" if args.model in NEURAL else "supervised"
@@ -89,7 +109,7 @@ def run(args) -> int:
     expression = ExpressionSettings(epochs=args.expression_epochs, anchor=args.anchor, seed=args.seed,
                                     device=args.device, progress=not args.no_progress)
     try:
-        result = train_from_dataset(args.data, model=args.model, out_dir=args.out, settings=settings,
+        result = train_from_dataset(args.data, model=args.model, out_dir=args.out, settings=settings, hparams=hparams,
                                     val_fraction=args.val_fraction, max_samples=args.max_samples,
                                     objective=objective, expression_settings=expression, forward=forward, teacher=teacher,
                                     landmark_settings=LandmarkSettings(seed=args.seed, device=args.device,
