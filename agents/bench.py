@@ -65,14 +65,9 @@ def _run(quick: bool, device: str | None, batch_size: int) -> dict:
     }
     x, y = SyntheticFace().sample(batch_size, seed=1)
     for dev in devices:
-        torch.manual_seed(0)
-        attn = build_module("kan-attn", spec.n, servo_regions(spec), DEFAULT_HPARAMS["kan-attn"])
-        attn.update_grids(torch.from_numpy(x))
-        n_params = parameter_count(attn)
-        width = mlp_hidden_for(n_params, spec.n)
-        mlp = MLPPolicy(spec.n, hidden=(width, width))
+        attn, mlp, width = _equal_size_pair(spec, x, DEFAULT_HPARAMS["kan-attn"])
         entry: dict = {
-            "params": {"kan-attn": n_params, "mlp": parameter_count(mlp), "mlp_hidden": [width, width]},
+            "params": {"kan-attn": parameter_count(attn), "mlp": parameter_count(mlp), "mlp_hidden": [width, width]},
         }
         if dev.startswith("cuda"):
             entry["device_name"] = torch.cuda.get_device_name(torch.device(dev))
@@ -118,17 +113,22 @@ def _small_policy_ratio(spec, x, xb, yb, dev: str, reps: int, sync) -> dict:
     """The same ratio for kan-attn with one hidden KAN layer of 32 (~22k parameters, the default until the
     KAN head was widened): at that size fixed per-step costs (the attention's elementwise passes, kernel
     launches, Adam over 20 tensors) outweigh the matmuls, so the ratio is at its least favourable."""
-    torch.manual_seed(0)
-    small = build_module("kan-attn", spec.n, servo_regions(spec), {**DEFAULT_HPARAMS["kan-attn"], "kan_hidden": [32]})
-    small.update_grids(torch.from_numpy(x))
-    n_params = parameter_count(small)
-    width = mlp_hidden_for(n_params, spec.n)
-    mlp = MLPPolicy(spec.n, hidden=(width, width))
+    small, mlp, _ = _equal_size_pair(spec, x, {**DEFAULT_HPARAMS["kan-attn"], "kan_hidden": [32]})
     small.to(dev)
     mlp.to(dev)
     ms = _interleaved({"kan-attn": _train_step(small, xb, yb), "mlp": _train_step(mlp, xb, yb)}, reps // 3, sync, block=3)
-    return {"kan_hidden": [32], "params": {"kan-attn": n_params, "mlp": parameter_count(mlp)}, "train_step_ms": ms,
-            "train_step_ratio_kan_attn_over_mlp": round(ms["kan-attn"] / ms["mlp"], 2)}
+    return {"kan_hidden": [32], "params": {"kan-attn": parameter_count(small), "mlp": parameter_count(mlp)},
+            "train_step_ms": ms, "train_step_ratio_kan_attn_over_mlp": round(ms["kan-attn"] / ms["mlp"], 2)}
+
+
+def _equal_size_pair(spec, x, hparams: dict) -> tuple[nn.Module, nn.Module, int]:
+    """A seeded kan-attn with `hparams` (grids fitted to x), the MLP with two hidden layers closest to its
+    size, and that MLP's width."""
+    torch.manual_seed(0)
+    attn = build_module("kan-attn", spec.n, servo_regions(spec), hparams)
+    attn.update_grids(torch.from_numpy(x))
+    width = mlp_hidden_for(parameter_count(attn), spec.n)
+    return attn, MLPPolicy(spec.n, hidden=(width, width)), width
 
 
 def _train_step(module: nn.Module, x: torch.Tensor, y: torch.Tensor):
