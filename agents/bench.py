@@ -113,11 +113,12 @@ def _small_policy_ratio(spec, x, xb, yb, dev: str, reps: int, sync) -> dict:
     """The same ratio for kan-attn with one hidden KAN layer of 32 (~22k parameters, the default until the
     KAN head was widened): at that size fixed per-step costs (the attention's elementwise passes, kernel
     launches, Adam over 20 tensors) outweigh the matmuls, so the ratio is at its least favourable."""
-    small, mlp, _ = _equal_size_pair(spec, x, {**DEFAULT_HPARAMS["kan-attn"], "kan_hidden": [32]})
+    hidden = [32]
+    small, mlp, _ = _equal_size_pair(spec, x, {**DEFAULT_HPARAMS["kan-attn"], "kan_hidden": hidden})
     small.to(dev)
     mlp.to(dev)
     ms = _interleaved({"kan-attn": _train_step(small, xb, yb), "mlp": _train_step(mlp, xb, yb)}, reps // 3, sync, block=3)
-    return {"kan_hidden": [32], "params": {"kan-attn": parameter_count(small), "mlp": parameter_count(mlp)},
+    return {"kan_hidden": hidden, "params": {"kan-attn": parameter_count(small), "mlp": parameter_count(mlp)},
             "train_step_ms": ms, "train_step_ratio_kan_attn_over_mlp": round(ms["kan-attn"] / ms["mlp"], 2)}
 
 
