@@ -89,18 +89,29 @@ def fit_landmark_forward(command: np.ndarray, landmarks_px: np.ndarray, head_deg
     torch.manual_seed(cfg.seed)
     points = np.asarray(landmarks_px, np.float32)[:, _SUBSET, :2].reshape(len(command), -1)
     mean, scale = points.mean(0), float(points.std(0).mean())
-    model = LandmarkForward(blendshapes, mean, scale, command.shape[1], cfg.hidden).to(dev)
-    target = np.concatenate([(points - mean) / scale, np.asarray(head_deg, np.float32) / HEAD_SCALE_DEG], 1)
-    c, t = torch.as_tensor(command, dtype=torch.float32, device=dev), torch.as_tensor(target, device=dev)
-    _minibatch_adam(model.net, torch.arange(len(c), device=dev), cfg.epochs, cfg.batch_size, cfg.lr,
-                    lambda idx: nn.functional.smooth_l1_loss(model.net(c[idx]), t[idx], beta=0.05))
-    model.to("cpu").eval()
-    for p in model.parameters():
+    model = LandmarkForward(blendshapes, mean, scale, command.shape[1], cfg.hidden)
+    return fit_teacher_net(model, command, landmarks_px, head_deg, cfg.epochs, cfg.batch_size, cfg.lr, dev)
+
+
+def fit_teacher_net(teacher: LandmarkForward, command: np.ndarray, landmarks_px: np.ndarray, head_deg: np.ndarray,
+                    epochs: int, batch_size: int, lr: float, device: torch.device) -> LandmarkForward:
+    """Fit (or go on fitting) the teacher's landmark MLP on these rows, in its own pixel frame; returns it frozen."""
+    points = np.asarray(landmarks_px, np.float32)[:, _SUBSET, :2].reshape(len(command), -1)
+    mean = teacher.mean_px.cpu().numpy().reshape(-1)
+    target = np.concatenate([(points - mean) / teacher.scale_px, np.asarray(head_deg, np.float32) / HEAD_SCALE_DEG], 1)
+    teacher.to(device)
+    for p in teacher.net.parameters():
+        p.requires_grad_(True)
+    c, t = torch.as_tensor(command, dtype=torch.float32, device=device), torch.as_tensor(target, device=device)
+    minibatch_adam(teacher.net, torch.arange(len(c), device=device), epochs, batch_size, lr,
+                   lambda idx: nn.functional.smooth_l1_loss(teacher.net(c[idx]), t[idx], beta=0.05))
+    teacher.to("cpu").eval()
+    for p in teacher.parameters():
         p.requires_grad_(False)
-    return model
+    return teacher
 
 
-def _minibatch_adam(module: nn.Module, rows: torch.Tensor, epochs: int, batch_size: int, lr: float, loss_of) -> None:
+def minibatch_adam(module: nn.Module, rows: torch.Tensor, epochs: int, batch_size: int, lr: float, loss_of) -> None:
     """Adam with a cosine schedule over `epochs` shuffled passes of `rows`; loss_of(batch rows) -> loss."""
     opt = torch.optim.Adam(module.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
@@ -168,8 +179,8 @@ def distil(teacher: LandmarkForward, recorded_commands: np.ndarray, couple: nn.M
     train = torch.nonzero(~held).squeeze(1)
     student = ForwardModel(command.shape[1], cfg.distil_hidden).to(dev)
     start = time.perf_counter()
-    _minibatch_adam(student, train, cfg.distil_epochs, cfg.distil_batch_size, cfg.lr,
-                    lambda idx: expression_loss(student(command[idx]), expression[idx]))
+    minibatch_adam(student, train, cfg.distil_epochs, cfg.distil_batch_size, cfg.lr,
+                   lambda idx: expression_loss(student(command[idx]), expression[idx]))
     student.eval()
     with torch.no_grad():
         gap = float(expression_loss(student(command[held]), expression[held]))

@@ -8,7 +8,7 @@ episode indices are given, so frames of one episode never sit on both sides of t
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +16,10 @@ import numpy as np
 from facetwin.expression import EXPRESSION_DIM
 from facetwin.spec import FaceSpec, default_spec
 
+from .aggregation import AggregationRound, AggregationSettings, TwinQuery, aggregate, twin_query
 from .checkpoint import Policy, config_for, save_run
-from .expression_objective import OBJECTIVES, ExpressionPass, ExpressionSettings, run_expression_pass
-from .forward_model import ForwardModel, ForwardSettings, save_forward
+from .expression_objective import OBJECTIVES, Coupling, ExpressionPass, ExpressionSettings, run_expression_pass
+from .forward_model import ForwardModel, ForwardSettings, save_forward, score_forward
 from .landmark_forward import LandmarkForward, LandmarkSettings, save_teacher
 from .loop import FitHistory, FitSettings
 from .models import build_model
@@ -35,6 +36,7 @@ class TrainResult:
     n_val: int
     run_dir: Path | None = None
     expression: ExpressionPass | None = None  # the expression-space pass, with objective="expression"
+    aggregation: list[AggregationRound] | None = None  # its rounds of twin queries, when it had any
 
 
 def split_validation(n: int, val_fraction: float, seed: int = 0,
@@ -75,6 +77,8 @@ def train_from_arrays(
     landmark_settings: LandmarkSettings | None = None,
     forward: ForwardModel | None = None,
     teacher: LandmarkForward | None = None,
+    aggregation: AggregationSettings | None = None,
+    query: TwinQuery | None = None,
 ) -> TrainResult:
     """Fit `model` on expression (N, 55) -> action (N, S); write a run to out_dir when given.
 
@@ -83,6 +87,8 @@ def train_from_arrays(
     `forward_settings` tune that pass and its forward model). With `landmarks` ((N, 478, >=2) pixels, as
     datasets record them) the forward model is the landmark-structured one (`landmark_forward`); a given
     `forward` (another run's, on the same data, with its `teacher` if it has one) skips fitting one.
+    `aggregation` rounds (`aggregation.py`) then query the twin through `query` where the policy goes, refit
+    the forward models there and tune the policy again; every query counts as a twin sample in the config.
     """
     spec = default_spec() if spec is None else spec
     settings = FitSettings() if settings is None else settings
@@ -92,6 +98,9 @@ def train_from_arrays(
         raise ValueError(f"the expression objective trains neural policies (kan-attn, kan, mlp); {model} is "
                          "fitted in closed form: train it with objective 'supervised'")
     x, y = _check_arrays(expression, action, spec)
+    rounds = aggregation.rounds if aggregation is not None and objective == "expression" else 0
+    if rounds and query is None:
+        raise ValueError("aggregation rounds query the twin: pass query (aggregation.twin_query()) or set rounds to 0")
     ep = None if episode_index is None else np.asarray(episode_index).reshape(-1)
     if ep is not None and len(ep) != len(x):
         raise ValueError(f"episode_index has {len(ep)} rows, expression has {len(x)}")
@@ -112,6 +121,12 @@ def train_from_arrays(
         expr_pass = run_expression_pass(policy_model, spec, x[train], y[train], x[val], y[val], expression_settings,
                                         forward_settings, landmarks=None if landmarks is None else landmarks[train],
                                         landmark_settings=landmark_settings, forward=forward, teacher=teacher)
+    agg_rounds = None
+    if rounds:
+        aggregation = replace(aggregation, seed=settings.seed, device=settings.device)
+        agg_rounds = aggregate(policy_model, expr_pass.forward, expr_pass.teacher, Coupling(spec), query, x[train], y[train],
+                               None if landmarks is None else landmarks[train], x[val], y[val], aggregation,
+                               expression_settings)
     val_mse = float(np.mean((policy_model.predict(x[val]) - y[val]) ** 2)) if len(val) else float("nan")
     mean_mse = float(np.mean((y[train].mean(0) - y[val]) ** 2)) if len(val) else float("nan")
     training = {
@@ -139,9 +154,19 @@ def train_from_arrays(
             "epochs_run": len(expr_pass.history.train_loss),
             "seconds": round(expr_pass.history.seconds, 3),
         }
+    if agg_rounds is not None:
+        queries = sum(r.queries for r in agg_rounds)
+        student = score_forward(expr_pass.forward, y[val], x[val], x[train].mean(0)) if len(val) else (float("nan"),) * 4
+        training["aggregation"] = {
+            "settings": asdict(aggregation),
+            "rounds": [asdict(r) for r in agg_rounds],
+            "twin_queries": queries,
+            "twin_samples": int(len(x)) + queries,  # recorded rows used (train and validation) + queries
+            "forward_model_after": {"blendshape_mae": student[0], "head_error_deg": student[1]},
+        }
     config = config_for(policy_model, spec, training)
     result = TrainResult(Policy(policy_model, config, spec), history, val_mse, mean_mse, len(train), len(val),
-                         expression=expr_pass)
+                         expression=expr_pass, aggregation=agg_rounds)
     if out_dir is not None:
         result.run_dir = save_run(out_dir, policy_model, config)
         plot_losses(history, result.run_dir / "loss.png", f"{model}: val MSE {val_mse:.4g} (mean baseline {mean_mse:.4g})")
@@ -157,14 +182,20 @@ def train_from_dataset(data_dir: str | Path, *, spec: FaceSpec | None = None, **
     from facetwin.dataset import load_arrays  # imported here so array training never needs the dataset code
 
     spec = default_spec() if spec is None else spec
-    # landmarks feed the structured forward model of the expression objective; skip the big column otherwise
-    arrays = load_arrays(data_dir, landmarks=kwargs.get("objective") == "expression" and kwargs.get("forward") is None)
+    # landmarks feed the teacher: its fit, or its refit in aggregation rounds
+    aggregation = kwargs.get("aggregation")
+    rounds = aggregation.rounds if aggregation is not None and kwargs.get("objective") == "expression" else 0
+    arrays = load_arrays(data_dir, landmarks=kwargs.get("objective") == "expression"
+                         and (kwargs.get("forward") is None or (rounds > 0 and kwargs.get("teacher") is not None)))
     recorded = getattr(arrays.info, "spec_fingerprint", None)
     if recorded and recorded != spec.fingerprint:
         raise ValueError(
             f"dataset {data_dir} was recorded for face spec {arrays.info.spec_name!r} (fingerprint {recorded}), "
             f"but training is for {spec.name!r} (fingerprint {spec.fingerprint}); record a dataset for this face"
         )
+    if rounds and "query" not in kwargs:
+        bundle = getattr(kwargs.get("landmark_settings"), "bundle", None)
+        kwargs["query"] = twin_query(spec, bundle)  # the dataset's own face: its spec was checked above
     return train_from_arrays(arrays.expression, arrays.action, episode_index=arrays.episode_index, spec=spec,
                              landmarks=arrays.landmarks, **kwargs)
 

@@ -139,7 +139,8 @@ def test_train_cli_defaults_neural_kinds_to_the_expression_objective_and_records
         for ep in range(4):
             expression, commands = FACE.sample(60, seed=ep)
             writer.add_episode(EpisodeFrames(action=commands, state=commands, expression=expression))
-    common = ["--data", str(root), "--model", "mlp", "--epochs", "2", "--expression-epochs", "2", "--no-progress"]
+    common = ["--data", str(root), "--model", "mlp", "--epochs", "2", "--expression-epochs", "2", "--no-progress",
+              "--aggregate-rounds", "0"]  # a made-up face: no twin of it to query
     assert main(["train", *common, "--out", str(tmp_path / "auto")]) == 0
     assert main(["train", *common, "--out", str(tmp_path / "sup"), "--objective", "supervised"]) == 0
     assert RunConfig.read(tmp_path / "auto").training["objective"] == "expression"

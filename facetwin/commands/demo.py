@@ -35,9 +35,10 @@ def steps(args: argparse.Namespace) -> list[tuple[str, list[str], Path]]:
     """(title, argv, the file whose existence means the step is done)."""
     out = args.out
     episodes, frames, epochs, budget = args.episodes, args.frames_per_episode, args.epochs, args.oracle_budget
-    expression_epochs = 40
+    # 40,000 recorded rows + 2 rounds x 2 x 2,500 aggregation queries: the 50k twin samples of the README's figures
+    expression_epochs, max_samples, aggregate_targets = 40, 40_000, 2500
     if args.quick:
-        episodes, frames, epochs, budget, expression_epochs = 6, 60, 5, 30, 3
+        episodes, frames, epochs, budget, expression_epochs, aggregate_targets = 6, 60, 5, 30, 3, 50
     lm = ["--landmarker", str(args.landmarker)] if args.landmarker else []
     data, run = out / "data", out / args.model
     plan = [
@@ -51,7 +52,8 @@ def steps(args: argparse.Namespace) -> list[tuple[str, list[str], Path]]:
         (
             f"train the {args.model} policy",
             ["train", "--data", str(data), "--model", args.model, "--out", str(run), "--epochs", str(epochs),
-             "--expression-epochs", str(expression_epochs)],
+             "--expression-epochs", str(expression_epochs), "--max-samples", str(max_samples),
+             "--aggregate-targets", str(aggregate_targets)],
             run / "config.json",
         ),
         ("render every named pose", ["render", "--sheet", "--size", "256", "--out", str(out / "poses.png"), *lm], None),

@@ -43,6 +43,13 @@ def register(subparsers) -> None:
     p.add_argument("--landmarker", metavar="PATH",
                    help="face_landmarker.task, whose blendshape network the forward model ends in "
                         "(default: $FACETWIN_FACE_LANDMARKER or the cache)")
+    p.add_argument("--aggregate-rounds", type=int, default=None, metavar="N",
+                   help="expression objective: rounds of querying the twin where the policy goes, refitting the "
+                        "forward models there and tuning the policy again (agents.aggregation; default 2, or 0 with "
+                        "--forward, which takes another run's forward models as they are)")
+    p.add_argument("--aggregate-targets", type=int, default=2500, metavar="K",
+                   help="targets per aggregation round; each costs two twin samples (the policy's answer and its "
+                        "refined one), so a run uses its recorded rows + 2 x K x N twin samples")
     p.add_argument("--hparam", action="append", default=[], metavar="KEY=VALUE",
                    help="override one of the model kind's hyper-parameters (agents.models.DEFAULT_HPARAMS), VALUE as "
                         "JSON; repeatable, e.g. --hparam hidden=[444,444] for a wider MLP")
@@ -67,6 +74,7 @@ def parse_hparams(items: list[str]) -> dict:
 
 
 def run(args) -> int:
+    from facetwin.agents.aggregation import AggregationSettings
     from facetwin.agents.expression_objective import ExpressionSettings
     from facetwin.agents.landmark_forward import TEACHER_WEIGHTS_FILE, LandmarkSettings, load_teacher
     from facetwin.agents.loop import FitSettings
@@ -84,6 +92,9 @@ def run(args) -> int:
         objective = "expression" if args.model in NEURAL else "supervised"
     if args.expression_epochs < 1 or args.anchor < 0:
         raise CLIError("--expression-epochs must be at least 1 and --anchor at least 0")
+    rounds = args.aggregate_rounds if args.aggregate_rounds is not None else 0 if args.forward is not None else 2
+    if rounds < 0 or args.aggregate_targets < 1:
+        raise CLIError("--aggregate-rounds must be at least 0 and --aggregate-targets at least 1")
     forward = teacher = None
     if args.forward is not None:
         if objective != "expression":
@@ -112,6 +123,7 @@ def run(args) -> int:
         result = train_from_dataset(args.data, model=args.model, out_dir=args.out, settings=settings, hparams=hparams,
                                     val_fraction=args.val_fraction, max_samples=args.max_samples,
                                     objective=objective, expression_settings=expression, forward=forward, teacher=teacher,
+                                    aggregation=AggregationSettings(rounds=rounds, targets=args.aggregate_targets),
                                     landmark_settings=LandmarkSettings(seed=args.seed, device=args.device,
                                                                        bundle=args.landmarker))
     except (ValueError, FileNotFoundError, DatasetError, LandmarkerModelError) as exc:
@@ -128,5 +140,11 @@ def run(args) -> int:
                   f"student-teacher gap {fw.distil_gap:.4f} on broad commands")
         print(f"expression pass: held-out perturbed targets, loss through the forward model "
               f"{ex.val_expression_loss_before:.4f} -> {ex.val_expression_loss:.4f}")
+    for i, r in enumerate(result.aggregation or []):
+        print(f"aggregation round {i + 1}: {r.queries} twin queries; twin loss at the policy's answers {r.policy_twin_loss:.4f}, "
+              f"refined {r.refined_twin_loss:.4f}; forward error there: teacher {r.teacher_error:.4f}, student {r.student_error:.4f}")
+    if result.aggregation:
+        agg = result.policy.config.training["aggregation"]
+        print(f"twin samples in all: {agg['twin_samples']} ({agg['twin_queries']} of them queried in aggregation)")
     print(f"wrote {result.run_dir}")
     return 0

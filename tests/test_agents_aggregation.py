@@ -1,0 +1,113 @@
+"""Aggregation rounds: the twin is queried where the policy goes, and the forward models are refitted there.
+Recorded commands stay within +-0.4, so a policy asked for broad targets leaves the data, as it does for people."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from facetwin.agents.aggregation import AggregationSettings, aggregate, twin_query
+from facetwin.agents.expression_objective import Coupling, ExpressionSettings, TargetSampler
+from facetwin.agents.landmark_forward import LandmarkSettings
+from facetwin.agents.loop import FitSettings
+from facetwin.agents.train import train_from_arrays
+from facetwin.cli import main
+from facetwin.dataset import DatasetWriter, EpisodeFrames
+from facetwin.expression import ACTIVE_BLENDSHAPES
+
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
+SMALL = LandmarkSettings(hidden=(128, 128), epochs=40, batch_size=64, distil_samples=3000, distil_hidden=(256, 256),
+                         distil_epochs=40, distil_batch_size=128)
+ROUND = AggregationSettings(rounds=1, targets=150, distil_samples=2000, teacher_epochs=20, distil_epochs=20,
+                            policy_epochs=3, lr=2e-3)
+
+
+@pytest.fixture(scope="module")
+def query(twin):
+    return twin_query(twin.spec)
+
+
+@pytest.fixture(scope="module")
+def recorded(twin, query):
+    rng = np.random.default_rng(0)
+    c = Coupling(twin.spec)(torch.as_tensor(rng.uniform(-0.4, 0.4, (600, twin.spec.n)), dtype=torch.float32)).numpy()
+    e, lm = query(c)
+    return c, e, lm
+
+
+@pytest.fixture(scope="module")
+def expression_run(recorded):
+    c, e, lm = recorded
+    return train_from_arrays(e, c, model="mlp", objective="expression", landmarks=lm, landmark_settings=SMALL,
+                             settings=FitSettings(epochs=20, progress=False),
+                             expression_settings=ExpressionSettings(epochs=5, progress=False))
+
+
+def _error(model, commands, expressions):
+    act = np.array(ACTIVE_BLENDSHAPES)
+    with torch.no_grad():
+        return float(np.abs(model(torch.as_tensor(commands)).numpy()[:, act] - expressions[:, act]).mean())
+
+
+def test_a_round_makes_the_forward_model_right_where_the_policy_goes(recorded, expression_run, query, twin):
+    c, e, lm = recorded
+    result, coupling = expression_run, Coupling(twin.spec)
+    forward, teacher, module = result.expression.forward, result.expression.teacher, result.policy.model.module
+    # fresh targets, not the round's own: the policy's answers to them are where it will go next
+    targets = TargetSampler(e).sample(100, np.random.default_rng(42))
+    with torch.no_grad():
+        answers = coupling(module(torch.as_tensor(targets))).numpy()
+    truth, _ = query(answers)
+    before = _error(forward, answers, truth), _error(teacher, answers, truth)
+    forward_before = copy.deepcopy(forward)
+    rounds = aggregate(result.policy.model, forward, teacher, coupling, query, e, c, lm, e[:0], c[:0], ROUND,
+                       ExpressionSettings(progress=False))
+    after = _error(forward, answers, truth), _error(teacher, answers, truth)
+    assert len(rounds) == 1 and rounds[0].queries == 2 * ROUND.targets
+    # the round measured the student where the policy went, before refitting: worse than on the recorded commands
+    assert rounds[0].student_error > _error(forward_before, c[:100], e[:100])
+    assert after[0] < 0.85 * before[0] and after[1] < 0.85 * before[1]
+
+
+def test_every_twin_query_is_counted_in_the_runs_data_budget(recorded, query, tmp_path):
+    c, e, lm = recorded
+    tiny = LandmarkSettings(hidden=(64,), epochs=2, distil_samples=500, distil_hidden=(64,), distil_epochs=2)
+    rounds = AggregationSettings(rounds=2, targets=20, distil_samples=200, teacher_epochs=1, distil_epochs=1, policy_epochs=1)
+    result = train_from_arrays(e, c, model="mlp", objective="expression", landmarks=lm, landmark_settings=tiny,
+                               settings=FitSettings(epochs=1, progress=False), out_dir=tmp_path / "run",
+                               expression_settings=ExpressionSettings(epochs=1, progress=False),
+                               aggregation=rounds, query=query)
+    record = json.loads((result.run_dir / "config.json").read_text())["training"]["aggregation"]
+    assert [r["queries"] for r in record["rounds"]] == [40, 40]
+    assert record["twin_queries"] == 80 and record["twin_samples"] == len(c) + 80
+
+
+def test_train_cli_queries_the_twin_by_default_and_states_the_data_budget(recorded, tmp_path, capsys):
+    c, e, lm = recorded
+    data = tmp_path / "data"
+    with DatasetWriter(data, fps=30) as writer:
+        for rows in (slice(0, 300), slice(300, 600)):
+            writer.add_episode(EpisodeFrames(action=c[rows], state=c[rows], expression=e[rows], landmarks=lm[rows]))
+    assert main(["train", "--data", str(data), "--model", "mlp", "--epochs", "1", "--expression-epochs", "1",
+                 "--aggregate-targets", "8", "--no-progress", "--out", str(tmp_path / "run")]) == 0
+    assert "twin samples in all: 632 (32 of them queried in aggregation)" in capsys.readouterr().out  # 2 rounds x 2 x 8
+    # reusing that run's forward models takes them as they are: no further queries unless asked
+    assert main(["train", "--data", str(data), "--model", "mlp", "--epochs", "1", "--expression-epochs", "1",
+                 "--no-progress", "--forward", str(tmp_path / "run"), "--out", str(tmp_path / "reuse")]) == 0
+    assert "aggregation" not in json.loads((tmp_path / "reuse" / "config.json").read_text())["training"]
+
+
+def test_rounds_without_a_twin_to_query_are_a_clear_error(recorded):
+    c, e, lm = recorded
+    with pytest.raises(ValueError, match="query the twin"):
+        train_from_arrays(e, c, model="mlp", objective="expression", landmarks=lm, aggregation=AggregationSettings())
+
+
+def test_train_cli_refuses_negative_rounds(tmp_path, capsys):
+    (tmp_path / "data").mkdir()
+    assert main(["train", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "run"), "--aggregate-rounds", "-1"]) != 0
+    assert "--aggregate-rounds" in capsys.readouterr().err
