@@ -60,7 +60,7 @@ class AggregationSettings:
 @dataclass
 class AggregationRound:
     queries: int
-    policy_twin_loss: float  # the twin's expression loss at the policy's answers for this round's targets
+    policy_twin_loss: float  # the twin's blendshape MAE to this round's targets at the policy's answers
     refined_twin_loss: float  # ... at those answers refined through the student
     teacher_error: float  # blendshape MAE of the teacher against the twin at the queried commands, before refitting
     student_error: float  # the same for the student

@@ -141,7 +141,7 @@ def run(args) -> int:
         print(f"expression pass: held-out perturbed targets, loss through the forward model "
               f"{ex.val_expression_loss_before:.4f} -> {ex.val_expression_loss:.4f}")
     for i, r in enumerate(result.aggregation or []):
-        print(f"aggregation round {i + 1}: {r.queries} twin queries; twin loss at the policy's answers {r.policy_twin_loss:.4f}, "
+        print(f"aggregation round {i + 1}: {r.queries} twin queries; twin blendshape MAE at the policy's answers {r.policy_twin_loss:.4f}, "
               f"refined {r.refined_twin_loss:.4f}; forward error there: teacher {r.teacher_error:.4f}, student {r.student_error:.4f}")
     if result.aggregation:
         agg = result.policy.config.training["aggregation"]
