@@ -31,6 +31,7 @@ from .expression_objective import Coupling, ExpressionSettings, TargetMix, Targe
 from .forward_model import ForwardModel, expression_loss
 from .landmark_forward import LandmarkForward, broad_commands, fit_teacher_net, label, minibatch_adam
 from .loop import resolve_device
+from .oracle import reach
 from .refine import Refiner
 
 # commands (N, S) in [-1, 1], coupling-limited -> (expressions (N, 55), landmarks (N, 478, 3) pixels)
@@ -68,19 +69,15 @@ class AggregationRound:
 
 
 def twin_query(spec=None, bundle=None) -> TwinQuery:
-    """Settle a fresh twin on each command from rest (as the closed-loop evaluation does) and read it out."""
+    """Settle each command from the neutral face, as the oracle and the closed-loop evaluation do, and read it out."""
     from facetwin.sim.twin import FaceTwin
 
     twin = FaceTwin(spec, bundle)
 
     def query(commands: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        expressions, landmarks = [], []
-        for c in commands:
-            twin.reset(readout=False)
-            e = twin.apply(c).expression
-            expressions.append(e.vector)
-            landmarks.append(e.landmarks)
-        return np.asarray(expressions, np.float32), np.asarray(landmarks, np.float32)
+        reached = [reach(twin, c).expression for c in commands]
+        return (np.asarray([e.vector for e in reached], np.float32),
+                np.asarray([e.landmarks for e in reached], np.float32))
 
     return query
 
@@ -121,7 +118,7 @@ def aggregate(model, forward: ForwardModel, teacher: LandmarkForward | None, cou
             fit_teacher_net(teacher, c_rec, lm_rec, e_rec[:, N_BLENDSHAPES:], settings.teacher_epochs, 256, settings.lr, dev)
             _refit_student(forward, teacher, coupling, y, commands, expressions, settings, rng, dev)
         else:
-            _refit_direct(forward, c_rec, e_rec, settings, dev)
+            _go_on_fitting(forward, torch.as_tensor(c_rec, device=dev), torch.as_tensor(e_rec, device=dev), settings, dev)
         # never longer than the expression pass itself (a quick run's few epochs stay few)
         epochs = min(settings.policy_epochs, expression_settings.epochs)
         model.fit_expression(forward, coupling, x, y, x_val, y_val,
@@ -154,11 +151,6 @@ def _refit_student(student: ForwardModel, teacher: LandmarkForward, coupling: Co
         expression = torch.cat([label(teacher.to(dev), labelled.to(dev)), torch.as_tensor(queried_expressions, device=dev)])
     teacher.to("cpu")
     _go_on_fitting(student, command, expression, settings, dev)
-
-
-def _refit_direct(forward: ForwardModel, command: np.ndarray, expression: np.ndarray, settings: AggregationSettings,
-                  dev: torch.device) -> None:
-    _go_on_fitting(forward, torch.as_tensor(command, device=dev), torch.as_tensor(expression, device=dev), settings, dev)
 
 
 def _go_on_fitting(forward: ForwardModel, command: torch.Tensor, expression: torch.Tensor,
