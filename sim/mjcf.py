@@ -1,4 +1,15 @@
-"""MJCF for the face twin, generated from the face spec and the anatomy in `face_geometry`.
+"""MJCF for the face twin, laid out as MuJoCo Playground lays out its robots.
+
+`assets/xmls/scene.xml` is committed and static: options, visual, the skin texture and materials, light,
+camera and backdrop. It ends in `<include file="face.xml"/>`, and `face.xml` is generated here from the
+face spec and the anatomy in `face_geometry`, one small builder per mechanism, composed by `build_face`.
+
+Nothing is written into the package to load it: MuJoCo resolves `<include>` through the `assets` dict
+of `MjModel.from_xml_string` as it does files, so `load_model` hands it the scene with
+`{"face.xml": ..., "skin.png": ...}`. (`MjSpec.from_string` does not look in its `assets=` for
+includes; it wants them under its own `include=` argument.) `build_mjcf` gives the
+same model as one standalone document, with the include spliced in, for anyone who wants a single file;
+`write_model` writes the scene, the part and the texture side by side, which MuJoCo's viewer opens as is.
 
 Only MJX-friendly elements are used (hinge/slide joints, spatial tendons through sites, position
 actuators); the skin mesh is a render-only `<skin>` bound to the bodies, so physics never sees it.
@@ -6,9 +17,15 @@ actuators); the skin mesh is a render-only `<skin>` bound to the bodies, so phys
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+
+import mujoco
 import numpy as np
 
-from facetwin.spec import FaceSpec
+from facetwin.spec import FaceSpec, Servo
 from facetwin.sim.face_geometry import (
     CABLE_STIFFNESS,
     EYE_RADIUS,
@@ -23,10 +40,9 @@ from facetwin.sim.face_geometry import (
 )
 from facetwin.sim.face_topology import LEFT_IRIS, RIGHT_IRIS
 
-TIMESTEP = 0.002
-CAMERA_DISTANCE = 0.55
-CAMERA_FOVY = 30.0
-SKIN_TEXTURE = "skin.png"
+SCENE = "scene.xml"
+FACE_PART = "face.xml"
+SKIN_TEXTURE = "skin.png"  # the texture file scene.xml names
 
 # Servo loops per mechanism: (kp N*m/rad, joint armature kg*m^2, joint damping N*m*s/rad, torque limit N*m).
 # Armature stands in for the geared servo's reflected inertia; damping makes each loop about critically
@@ -40,195 +56,250 @@ SERVO_LOOPS = {
     "neck": (200.0, 0.006, 4.3, 20.0),
 }
 
-
-def _f(values) -> str:
-    return " ".join(f"{x:.6g}" for x in np.ravel(values))
-
-
-def _skin_damping() -> float:
-    # Critically damped with its cables slack (the slowest case); under a taut cable it rings briefly.
-    return 2.0 * np.sqrt(SKIN_STIFFNESS * SKIN_NODE_MASS)
+# Where a builder's elements go: the "head" or "jaw" body, or the model's "tendon" section.
+Fragments = dict[str, list[ET.Element]]
 
 
-def tendon_rest_length(points: list[np.ndarray]) -> float:
-    return float(sum(np.linalg.norm(b - a) for a, b in zip(points[:-1], points[1:])))
+# -- the whole model -----------------------------------------------------------------------------
+def model_name(spec: FaceSpec) -> str:
+    return f"facetwin-{spec.name}"
+
+
+def scene_xml(spec: FaceSpec) -> str:
+    """The committed scene, named after the spec (MuJoCo takes the model name from the top file only)."""
+    root = _parse((resources.files("facetwin.assets") / "xmls" / SCENE).read_text())
+    root.set("model", model_name(spec))
+    return ET.tostring(root, encoding="unicode")
+
+
+def build_parts(spec: FaceSpec, geo: FaceGeometry) -> dict[str, str]:
+    """The model as files: the scene and the face part it includes."""
+    return {SCENE: scene_xml(spec), FACE_PART: build_face(spec, geo)}
+
+
+def load_model(parts: Mapping[str, str], skin_png: bytes) -> mujoco.MjModel:
+    assets = {name: text.encode() for name, text in parts.items() if name != SCENE}
+    return mujoco.MjModel.from_xml_string(parts[SCENE], {**assets, SKIN_TEXTURE: skin_png})
 
 
 def build_mjcf(spec: FaceSpec, geo: FaceGeometry) -> str:
-    servo_by_name = {s.name: s for s in spec.servos}
-    joints: dict[str, list[str]] = {"head": [], "jaw": []}
+    """The model as one standalone MJCF document (the skin texture still comes as `skin.png`)."""
+    return resolve_includes(build_parts(spec, geo))
 
-    def servo_joint(name: str, pos, axis) -> str:
-        s = servo_by_name[name]
-        kp, armature, damping, _ = SERVO_LOOPS[s.mechanism]
-        lo, hi = np.radians(s.range_deg)
-        return (
-            f'<joint name="{name}" type="hinge" pos="{_f(pos)}" axis="{_f(axis)}" range="{lo:.6g} {hi:.6g}" '
-            f'armature="{armature}" damping="{damping}" limited="true"/>'
-        )
 
-    def by_mechanism(mech: str):
-        return [s for s in spec.servos if s.mechanism == mech]
+def resolve_includes(parts: Mapping[str, str]) -> str:
+    """The scene with each `<include file=...>` replaced by the children of that part's root, as MuJoCo does."""
+    root = _parse(parts[SCENE])
+    for parent in list(root.iter()):
+        for i, child in reversed(list(enumerate(parent))):
+            if child.tag == "include":
+                parent[i : i + 1] = list(_parse(parts[child.get("file")]))
+    return ET.tostring(root, encoding="unicode")
 
-    body_children: dict[str, list[str]] = {"head": [], "jaw": []}
-    # --- eyes and lids ----------------------------------------------------------------------
+
+def write_model(parts: Mapping[str, str], skin_png: bytes, out_dir: str | Path) -> Path:
+    """Write the scene, its parts and the skin texture into one folder; returns the scene's path."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / SKIN_TEXTURE).write_bytes(skin_png)
+    for name, text in parts.items():
+        (out / name).write_text(text)
+    return out / SCENE
+
+
+def build_face(spec: FaceSpec, geo: FaceGeometry) -> str:
+    """face.xml: the head and everything the servos move, from the spec and the geometry."""
+    head = _neck(spec)
+    jaw = _jaw(spec)
+    cables = _cables(spec, geo)
+    band = _coupling_band(geo)
+    # Order fixes element ids: sites on the jaw are the band's ties, then the cables' pulleys and guides.
+    for fragments in (_eyes_and_lids(spec, geo), _mouth(), _skin_points(geo), band, cables):
+        head.extend(fragments.get("head", []))
+        jaw.extend(fragments.get("jaw", []))
+    head.append(jaw)
+    root = _el(
+        "mujoco",
+        _el("worldbody", head),
+        _el("deformable", _skin(geo)),
+        _el("tendon", *cables["tendon"], *band["tendon"]),
+        _el("actuator", *_actuators(spec)),
+    )
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode")
+
+
+# -- one builder per mechanism -------------------------------------------------------------------
+def _neck(spec: FaceSpec) -> ET.Element:
+    """The head body on the neck servos, with the skull, hair and neck it carries."""
+    return _el(
+        "body",
+        _el("inertial", pos="0 0.005 -0.04", mass="1.6", diaginertia="0.008 0.007 0.006"),
+        *(_servo_joint(s, NECK_PIVOT, s.axis) for s in _of(spec, "neck")),
+        _ellipsoid("skull", (7.3, 9.6, 8.6), (0, 0.8, -4.6), "head"),
+        _ellipsoid("hair", (7.9, 7.0, 8.9), (0, 3.4, -5.4), "scalp"),
+        _el(
+            "geom", name="neck", type="capsule", size=_f(np.multiply((5.0, 5.0), SCALE)),
+            pos=_f(np.multiply((0, -12.0, -5.0), SCALE)), euler="1.5708 0 0", material="head",
+        ),
+        name="head",
+    )
+
+
+def _jaw(spec: FaceSpec) -> ET.Element:
+    return _el(
+        "body",
+        _el("inertial", pos="0 -0.06 0.02", mass="0.25", diaginertia="4e-4 4e-4 4e-4"),
+        *(_servo_joint(s, JAW_PIVOT, s.axis) for s in _of(spec, "jaw")),
+        name="jaw",
+    )
+
+
+def _mouth() -> Fragments:
+    """The dark cavity behind the lips, split so the lower half opens with the jaw."""
+    return {
+        "head": [_ellipsoid("mouth_cavity_upper", (2.4, 0.9, 1.2), (0, -3.9, 3.6), "mouth")],
+        "jaw": [_ellipsoid("mouth_cavity_lower", (2.4, 1.2, 1.2), (0, -5.0, 3.5), "mouth")],
+    }
+
+
+def _eyes_and_lids(spec: FaceSpec, geo: FaceGeometry) -> Fragments:
+    """Each eye on its gaze servos, carrying the iris landmarks, and its lid on the same centre."""
+    bodies = []
     for side, iris in (("right", RIGHT_IRIS), ("left", LEFT_IRIS)):
-        c = geo.eye_centers[side]
-        eye_joints = "".join(
-            servo_joint(s.name, [0, 0, 0], s.axis) for s in by_mechanism("eyeball") if f"_{side}_" in f"_{s.name}_"
+        centre = geo.eye_centers[side]
+        bodies.append(
+            _el(
+                "body",
+                _el("inertial", pos="0 0 0", mass="0.008", diaginertia="5e-7 5e-7 5e-7"),
+                *(_servo_joint(s, [0, 0, 0], s.axis) for s in _of(spec, "eyeball") if f"_{side}_" in f"_{s.name}_"),
+                _el("geom", type="sphere", size=EYE_RADIUS, material="sclera"),
+                _el(
+                    "geom", type="ellipsoid", size=f"{IRIS_RADIUS} {IRIS_RADIUS} {0.12 * EYE_RADIUS}",
+                    pos=f"0 0 {0.9 * EYE_RADIUS}", material="iris",
+                ),
+                _el(
+                    "geom", type="ellipsoid", size=f"{0.45 * IRIS_RADIUS} {0.45 * IRIS_RADIUS} {0.1 * EYE_RADIUS}",
+                    pos=f"0 0 {0.94 * EYE_RADIUS}", material="pupil",
+                ),
+                *(_el("site", name=f"iris_{lm}", pos=_f(p), size="0.0008") for lm, p in zip(iris, geo.iris_local)),
+                name=f"eye_{side}", pos=_f(centre),
+            )
         )
-        sites = "".join(
-            f'<site name="iris_{lm}" pos="{_f(p)}" size="0.0008"/>' for lm, p in zip(iris, geo.iris_local)
+        lid = next(s for s in _of(spec, "eyelid") if s.name.endswith(side))
+        bodies.append(
+            _el(
+                "body",
+                _el("inertial", pos="0 0 0", mass="0.004", diaginertia="3e-7 3e-7 3e-7"),
+                _servo_joint(lid, [0, 0, 0], lid.axis),
+                name=lid.name, pos=_f(centre),
+            )
         )
-        body_children["head"].append(
-            f'<body name="eye_{side}" pos="{_f(c)}">'
-            f'<inertial pos="0 0 0" mass="0.008" diaginertia="5e-7 5e-7 5e-7"/>{eye_joints}'
-            f'<geom type="sphere" size="{EYE_RADIUS}" material="sclera"/>'
-            f'<geom type="ellipsoid" size="{IRIS_RADIUS} {IRIS_RADIUS} {0.12 * EYE_RADIUS}" '
-            f'pos="0 0 {0.9 * EYE_RADIUS}" material="iris"/>'
-            f'<geom type="ellipsoid" size="{0.45 * IRIS_RADIUS} {0.45 * IRIS_RADIUS} {0.1 * EYE_RADIUS}" '
-            f'pos="0 0 {0.94 * EYE_RADIUS}" material="pupil"/>{sites}</body>'
-        )
-        lid = next(s for s in by_mechanism("eyelid") if s.name.endswith(side))
-        body_children["head"].append(
-            f'<body name="{lid.name}" pos="{_f(c)}">'
-            f'<inertial pos="0 0 0" mass="0.004" diaginertia="3e-7 3e-7 3e-7"/>{servo_joint(lid.name, [0, 0, 0], lid.axis)}</body>'
-        )
+    return {"head": bodies}
 
-    # --- jaw ------------------------------------------------------------------------------
-    jaw_joints = "".join(servo_joint(s.name, JAW_PIVOT, s.axis) for s in by_mechanism("jaw"))
-    body_children["head"].append(
-        f'<geom name="mouth_cavity_upper" type="ellipsoid" size="{2.4 * SCALE} {0.9 * SCALE} {1.2 * SCALE}" '
-        f'pos="0 {-3.9 * SCALE:.6g} {3.6 * SCALE:.6g}" material="mouth"/>'
-    )
-    body_children["jaw"].append(
-        f'<geom name="mouth_cavity_lower" type="ellipsoid" size="{2.4 * SCALE} {1.2 * SCALE} {1.2 * SCALE}" '
-        f'pos="0 {-5.0 * SCALE:.6g} {3.5 * SCALE:.6g}" material="mouth"/>'
-    )
 
-    # --- skin points ----------------------------------------------------------------------
+def _skin_points(geo: FaceGeometry) -> Fragments:
+    """The skin points (brows, lids, cheeks, lips): small masses on three springs back to rest."""
     damping = _skin_damping()
+    out: Fragments = {"head": [], "jaw": []}
     for n in geo.nodes:
-        slides = "".join(
-            f'<joint name="{n.name}_{ax}" type="slide" axis="{_f(np.eye(3)[i])}" stiffness="{SKIN_STIFFNESS}" '
-            f'damping="{damping:.6g}"/>'
+        slides = (
+            _el(
+                "joint", name=f"{n.name}_{ax}", type="slide", axis=_f(np.eye(3)[i]), stiffness=SKIN_STIFFNESS,
+                damping=f"{damping:.6g}",
+            )
             for i, ax in enumerate("xyz")
         )
-        body_children[n.parent].append(
-            f'<body name="{n.name}" pos="{_f(n.rest)}">'
-            f'<inertial pos="0 0 0" mass="{SKIN_NODE_MASS}" diaginertia="1e-6 1e-6 1e-6"/>{slides}'
-            f'<site name="{n.name}" size="0.001"/></body>'
+        out[n.parent].append(
+            _el(
+                "body",
+                _el("inertial", pos="0 0 0", mass=SKIN_NODE_MASS, diaginertia="1e-6 1e-6 1e-6"),
+                *slides,
+                _el("site", name=n.name, size="0.001"),
+                name=n.name, pos=_f(n.rest),
+            )
         )
-        if n.tied_to_jaw:
-            anchor = n.rest + np.array([0.0, -1.2, -0.4]) * SCALE
-            body_children["jaw"].append(f'<site name="{n.name}_tie" pos="{_f(anchor)}" size="0.001"/>')
+    return out
 
-    # --- horns, pulleys, guides -----------------------------------------------------------
+
+def _cables(spec: FaceSpec, geo: FaceGeometry) -> Fragments:
+    """Servo horns, the pulleys and guides each cable runs through, and the cables as spatial tendons."""
+    servo = {s.name: s for s in spec.servos}
+    out: Fragments = {"head": [], "jaw": [], "tendon": []}
     for h in geo.horns:
-        tips = "".join(
-            f'<site name="{c.name}_tip" pos="{_f(c.tip - h.pivot)}" size="0.001"/>' for c in geo.cables if c.servo == h.servo
+        tips = (
+            _el("site", name=f"{c.name}_tip", pos=_f(c.tip - h.pivot), size="0.001")
+            for c in geo.cables
+            if c.servo == h.servo
         )
-        body_children[h.parent].append(
-            f'<body name="horn_{h.servo}" pos="{_f(h.pivot)}">'
-            f'<inertial pos="0 0 0" mass="0.002" diaginertia="1e-7 1e-7 1e-7"/>'
-            f"{servo_joint(h.servo, [0, 0, 0], h.axis)}{tips}</body>"
+        out[h.parent].append(
+            _el(
+                "body",
+                _el("inertial", pos="0 0 0", mass="0.002", diaginertia="1e-7 1e-7 1e-7"),
+                _servo_joint(servo[h.servo], [0, 0, 0], h.axis),
+                *tips,
+                name=f"horn_{h.servo}", pos=_f(h.pivot),
+            )
         )
     for c in geo.cables:
-        body_children[c.parent].append(
-            f'<site name="{c.name}_pulley" pos="{_f(c.pulley)}" size="0.001"/>'
-            f'<site name="{c.name}_guide" pos="{_f(c.guide)}" size="0.001"/>'
-        )
-
+        out[c.parent].append(_el("site", name=f"{c.name}_pulley", pos=_f(c.pulley), size="0.001"))
+        out[c.parent].append(_el("site", name=f"{c.name}_guide", pos=_f(c.guide), size="0.001"))
     node_rest = {n.name: n.rest for n in geo.nodes}
-    tendons = []
     for c in geo.cables:
         length = tendon_rest_length([c.tip, c.pulley, c.guide, node_rest[c.node]])
-        # Deadband [0, L0]: a cable pulls when stretched and goes slack instead of pushing.
-        tendons.append(
-            f'<spatial name="{c.name}" stiffness="{CABLE_STIFFNESS}" springlength="0 {length:.7g}" width="0.0006">'
-            f'<site site="{c.name}_tip"/><site site="{c.name}_pulley"/><site site="{c.name}_guide"/>'
-            f'<site site="{c.node}"/></spatial>'
-        )
+        route = [f"{c.name}_tip", f"{c.name}_pulley", f"{c.name}_guide", c.node]
+        out["tendon"].append(_slack_spring(c.name, CABLE_STIFFNESS, length, route))
+    return out
+
+
+def _coupling_band(geo: FaceGeometry) -> Fragments:
+    """The elastic band that ties each mouth-corner skin point to the jaw, so opening the jaw pulls the corners."""
+    out: Fragments = {"jaw": [], "tendon": []}
     for n in geo.nodes:
         if n.tied_to_jaw:
             anchor = n.rest + np.array([0.0, -1.2, -0.4]) * SCALE
+            out["jaw"].append(_el("site", name=f"{n.name}_tie", pos=_f(anchor), size="0.001"))
             length = float(np.linalg.norm(anchor - n.rest))
-            tendons.append(
-                f'<spatial name="{n.name}_tie" stiffness="{TIE_STIFFNESS}" springlength="0 {length:.7g}" width="0.0006">'
-                f'<site site="{n.name}_tie"/><site site="{n.name}"/></spatial>'
-            )
+            out["tendon"].append(_slack_spring(f"{n.name}_tie", TIE_STIFFNESS, length, [f"{n.name}_tie", n.name]))
+    return out
 
-    actuators = []
+
+def _actuators(spec: FaceSpec) -> list[ET.Element]:
+    """One position loop per servo, in spec order, so `ctrl` is the spec's command vector."""
+    out = []
     for s in spec.servos:
         kp, _, _, force = SERVO_LOOPS[s.mechanism]
         lo, hi = np.radians(s.range_deg)
-        actuators.append(
-            f'<position name="{s.name}" joint="{s.name}" kp="{kp}" ctrlrange="{lo:.6g} {hi:.6g}" '
-            f'forcerange="{-force} {force}" forcelimited="true"/>'
+        out.append(
+            _el(
+                "position", name=s.name, joint=s.name, kp=kp, ctrlrange=f"{lo:.6g} {hi:.6g}",
+                forcerange=f"{-force} {force}", forcelimited="true",
+            )
         )
-
-    neck_joints = "".join(servo_joint(s.name, NECK_PIVOT, s.axis) for s in by_mechanism("neck"))
-    skin = _skin_xml(geo)
-    return f"""<mujoco model="facetwin-{spec.name}">
-  <compiler angle="radian"/>
-  <!-- Gravity off: the silicone's weight is carried by its anchors, so the neutral face is the canonical one. -->
-  <option timestep="{TIMESTEP}" integrator="implicitfast" gravity="0 0 0">
-    <flag contact="disable"/>
-  </option>
-  <visual>
-    <global offwidth="1024" offheight="1024" fovy="{CAMERA_FOVY}"/>
-    <!-- No MSAA or shadow maps: on llvmpipe they cost 3-4x the frame time and MediaPipe reads the face as well. -->
-    <quality shadowsize="0" offsamples="0"/>
-    <headlight ambient="0.38 0.38 0.38" diffuse="0.45 0.45 0.45" specular="0.05 0.05 0.05"/>
-    <map znear="0.01" zfar="5"/>
-  </visual>
-  <default>
-    <!-- Cables and ties are inside the head: physics sees them, the camera does not. -->
-    <tendon rgba="0 0 0 0"/>
-    <site rgba="0 0 0 0"/>
-  </default>
-  <asset>
-    <texture name="skin" type="2d" file="{SKIN_TEXTURE}"/>
-    <material name="skin" texture="skin" specular="0.12" shininess="0.25"/>
-    <material name="scalp" rgba="0.23 0.16 0.11 1" specular="0.1"/>
-    <material name="head" rgba="0.80 0.62 0.52 1" specular="0.1"/>
-    <material name="sclera" rgba="0.93 0.91 0.88 1" specular="0.3" shininess="0.6"/>
-    <material name="iris" rgba="0.30 0.19 0.11 1" specular="0.3"/>
-    <material name="pupil" rgba="0.02 0.02 0.02 1" specular="0.5"/>
-    <material name="mouth" rgba="0.28 0.07 0.07 1"/>
-    <material name="backdrop" rgba="0.62 0.66 0.70 1"/>
-  </asset>
-  <worldbody>
-    <light name="key" pos="0 0.35 0.8" dir="0 -0.4 -1" directional="true" diffuse="0.45 0.45 0.45" castshadow="false"/>
-    <camera name="front" pos="0 0 {CAMERA_DISTANCE}" fovy="{CAMERA_FOVY}"/>
-    <geom name="backdrop" type="plane" size="1 1 0.01" pos="0 0 -0.4" material="backdrop"/>
-    <body name="head">
-      <inertial pos="0 0.005 -0.04" mass="1.6" diaginertia="0.008 0.007 0.006"/>
-      {neck_joints}
-      <geom name="skull" type="ellipsoid" size="{7.3 * SCALE:.6g} {9.6 * SCALE:.6g} {8.6 * SCALE:.6g}" pos="0 {0.8 * SCALE:.6g} {-4.6 * SCALE:.6g}" material="head"/>
-      <geom name="hair" type="ellipsoid" size="{7.9 * SCALE:.6g} {7.0 * SCALE:.6g} {8.9 * SCALE:.6g}" pos="0 {3.4 * SCALE:.6g} {-5.4 * SCALE:.6g}" material="scalp"/>
-      <geom name="neck" type="capsule" size="{5.0 * SCALE:.6g} {5.0 * SCALE:.6g}" pos="0 {-12.0 * SCALE:.6g} {-5.0 * SCALE:.6g}" euler="1.5708 0 0" material="head"/>
-      {"".join(body_children["head"])}
-      <body name="jaw">
-        <inertial pos="0 -0.06 0.02" mass="0.25" diaginertia="4e-4 4e-4 4e-4"/>
-        {jaw_joints}
-        {"".join(body_children["jaw"])}
-      </body>
-    </body>
-  </worldbody>
-  <deformable>
-{skin}
-  </deformable>
-  <tendon>
-    {chr(10).join(tendons)}
-  </tendon>
-  <actuator>
-    {chr(10).join(actuators)}
-  </actuator>
-</mujoco>
-"""
+    return out
 
 
+def _skin(geo: FaceGeometry) -> ET.Element:
+    """The face mesh, skinned to the head, jaw, lids and skin points; render-only."""
+    bind = bone_bind_positions(geo)
+    skin = _el(
+        "skin", name="face", material="skin", vertex=_f(geo.vertices),
+        # MuJoCo's skin texcoords, like MediaPipe's UVs, have v pointing down the image.
+        texcoord=_f(geo.uvs), face=" ".join(map(str, geo.faces.ravel())),
+    )
+    for j, name in enumerate(geo.bones):
+        ids = np.flatnonzero(geo.weights[:, j] > 1e-6)
+        if len(ids):
+            skin.append(
+                _el(
+                    "bone", body=name, bindpos=_f(bind[name]), bindquat="1 0 0 0",
+                    vertid=" ".join(map(str, ids)), vertweight=_f(geo.weights[ids, j]),
+                )
+            )
+    return skin
+
+
+# -- shared pieces -------------------------------------------------------------------------------
 def bone_bind_positions(geo: FaceGeometry) -> dict[str, np.ndarray]:
     """World position of each skinning bone's body at the neutral pose (head at the origin)."""
     pos = {"head": np.zeros(3), "jaw": np.zeros(3)}
@@ -239,19 +310,51 @@ def bone_bind_positions(geo: FaceGeometry) -> dict[str, np.ndarray]:
     return pos
 
 
-def _skin_xml(geo: FaceGeometry) -> str:
-    bind = bone_bind_positions(geo)
-    uv = geo.uvs  # MuJoCo's skin texcoords, like MediaPipe's UVs, have v pointing down the image
-    bones = []
-    for j, name in enumerate(geo.bones):
-        ids = np.flatnonzero(geo.weights[:, j] > 1e-6)
-        if len(ids) == 0:
-            continue
-        bones.append(
-            f'    <bone body="{name}" bindpos="{_f(bind[name])}" bindquat="1 0 0 0" '
-            f'vertid="{" ".join(map(str, ids))}" vertweight="{_f(geo.weights[ids, j])}"/>'
-        )
-    return (
-        f'  <skin name="face" material="skin" vertex="{_f(geo.vertices)}" texcoord="{_f(uv)}" '
-        f'face="{" ".join(map(str, geo.faces.ravel()))}">\n' + "\n".join(bones) + "\n  </skin>"
+def tendon_rest_length(points: list[np.ndarray]) -> float:
+    return float(sum(np.linalg.norm(b - a) for a, b in zip(points[:-1], points[1:])))
+
+
+def _servo_joint(s: Servo, pos, axis) -> ET.Element:
+    _, armature, damping, _ = SERVO_LOOPS[s.mechanism]
+    lo, hi = np.radians(s.range_deg)
+    return _el(
+        "joint", name=s.name, type="hinge", pos=_f(pos), axis=_f(axis), range=f"{lo:.6g} {hi:.6g}",
+        armature=armature, damping=damping, limited="true",
     )
+
+
+def _slack_spring(name: str, stiffness: float, length: float, sites: list[str]) -> ET.Element:
+    # Deadband [0, L0]: a cable or band pulls when stretched and goes slack instead of pushing.
+    return _el(
+        "spatial", *(_el("site", site=s) for s in sites),
+        name=name, stiffness=stiffness, springlength=f"0 {length:.7g}", width="0.0006",
+    )
+
+
+def _ellipsoid(name: str, size_cm, pos_cm, material: str) -> ET.Element:
+    """An ellipsoid sized and placed in the canonical face's centimetres."""
+    size, pos = _f(np.multiply(size_cm, SCALE)), _f(np.multiply(pos_cm, SCALE))
+    return _el("geom", name=name, type="ellipsoid", size=size, pos=pos, material=material)
+
+
+def _of(spec: FaceSpec, mechanism: str) -> list[Servo]:
+    return [s for s in spec.servos if s.mechanism == mechanism]
+
+
+def _skin_damping() -> float:
+    # Critically damped with its cables slack (the slowest case); under a taut cable it rings briefly.
+    return 2.0 * np.sqrt(SKIN_STIFFNESS * SKIN_NODE_MASS)
+
+
+def _f(values) -> str:
+    return " ".join(f"{x:.6g}" for x in np.ravel(values))
+
+
+def _el(tag: str, *children: ET.Element, **attrib) -> ET.Element:
+    el = ET.Element(tag, {k: str(v) for k, v in attrib.items()})
+    el.extend(children)
+    return el
+
+
+def _parse(text: str) -> ET.Element:
+    return ET.fromstring(text, parser=ET.XMLParser(target=ET.TreeBuilder(insert_comments=True)))

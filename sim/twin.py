@@ -14,7 +14,7 @@ from facetwin.blendshape_model import BlendshapeModel
 from facetwin.expression import Expression, head_angles_deg
 from facetwin.sim.camera import project
 from facetwin.sim.face_geometry import FaceGeometry, build_geometry
-from facetwin.sim.mjcf import CAMERA_FOVY, SKIN_TEXTURE, TIMESTEP, build_mjcf
+from facetwin.sim.mjcf import build_parts, load_model, resolve_includes, write_model
 from facetwin.sim.skinning import Skinning
 from facetwin.sim.texture import SkinTexture, default_texture
 from facetwin.spec import FaceSpec, default_spec
@@ -54,8 +54,9 @@ class FaceTwin:
         self.texture = texture or default_texture(mesh.uvs)
         if texture is not None:
             self.geometry = _with_uvs(self.geometry, texture.uvs)
-        self.xml = build_mjcf(self.spec, self.geometry)
-        self.model = mujoco.MjModel.from_xml_string(self.xml, {SKIN_TEXTURE: self.texture.png_bytes()})
+        self.parts = build_parts(self.spec, self.geometry)  # assets/xmls/scene.xml and the face.xml it includes
+        self.xml = resolve_includes(self.parts)  # the same model as one standalone document
+        self.model = load_model(self.parts, self.texture.png_bytes())
         self.data = mujoco.MjData(self.model)
         self._check_actuators()
         self._servo_qpos = np.array([self.model.jnt_qposadr[self.model.joint(n).id] for n in self.spec.names])
@@ -63,6 +64,7 @@ class FaceTwin:
         self._ctrl_hi = self.model.actuator_ctrlrange[:, 1].copy()
         self.skinning = Skinning(self.model, self.geometry)
         self._cam_id = self.model.camera(CAMERA).id
+        self._fovy = float(self.model.cam_fovy[self._cam_id])
         self._blendshapes = BlendshapeModel(self.bundle) if blendshapes else None
         self._renderers: dict[tuple[int, int], mujoco.Renderer] = {}
         self.command = np.zeros(self.spec.n)
@@ -118,7 +120,7 @@ class FaceTwin:
     def landmarks_px(self, size: tuple[int, int] = READOUT_SIZE) -> np.ndarray:
         """(478, 3) landmarks projected into the front camera: pixel x, y and a MediaPipe-like z."""
         return project(
-            self.landmarks_world(), self.data.cam_xpos[self._cam_id], self.data.cam_xmat[self._cam_id], CAMERA_FOVY, *size
+            self.landmarks_world(), self.data.cam_xpos[self._cam_id], self.data.cam_xmat[self._cam_id], self._fovy, *size
         )
 
     def head_pose(self) -> np.ndarray:
@@ -170,7 +172,7 @@ class FaceTwin:
 
     @property
     def timestep(self) -> float:
-        return TIMESTEP
+        return float(self.model.opt.timestep)
 
 
 def _with_uvs(geo: FaceGeometry, uvs: np.ndarray) -> FaceGeometry:
@@ -178,10 +180,6 @@ def _with_uvs(geo: FaceGeometry, uvs: np.ndarray) -> FaceGeometry:
 
 
 def save_model(twin: FaceTwin, out_dir: str | Path) -> Path:
-    """Write the twin's MJCF and skin texture so MuJoCo's own viewer can open it."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / SKIN_TEXTURE).write_bytes(twin.texture.png_bytes())
-    path = out / "face.xml"
-    path.write_text(twin.xml)
-    return path
+    """Write the twin's scene.xml, the face.xml it includes and its skin texture, so MuJoCo's own viewer
+    can open it; returns the scene's path."""
+    return write_model(twin.parts, twin.texture.png_bytes(), out_dir)
