@@ -1,5 +1,5 @@
 import sys
 
-from facetwin.cli import main
+from facetwin.app.cli import main
 
 sys.exit(main())

@@ -23,10 +23,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"facetwin {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    from facetwin import commands
+    from facetwin.app import commands
 
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"facetwin.commands.{info.name}")
+        module = importlib.import_module(f"facetwin.app.commands.{info.name}")
         register = getattr(module, "register", None)
         if register is not None:
             register(sub)

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from facetwin.agents.aggregation import AggregationSettings, aggregate, twin_query
-from facetwin.agents.expression_objective import Coupling, ExpressionSettings, TargetSampler
-from facetwin.agents.landmark_forward import LandmarkSettings
-from facetwin.agents.loop import FitSettings
-from facetwin.agents.train import train_from_arrays
-from facetwin.cli import main
+from facetwin.agents.forward.aggregation import AggregationSettings, aggregate, twin_query
+from facetwin.agents.forward.expression_objective import Coupling, ExpressionSettings, TargetSampler
+from facetwin.agents.forward.landmark import LandmarkSettings
+from facetwin.agents.training.minibatch import FitSettings
+from facetwin.agents.training.train import train_from_arrays
+from facetwin.app.cli import main
 from facetwin.dataset import DatasetWriter, EpisodeFrames
 from facetwin.expression import ACTIVE_BLENDSHAPES
 

@@ -7,9 +7,9 @@ import onnx
 import pytest
 from onnx.reference import ReferenceEvaluator
 
-from facetwin.agents.checkpoint import load_policy
-from facetwin.agents.synthetic import SyntheticFace
-from facetwin.cli import main
+from facetwin.agents.training.checkpoint import load_policy
+from facetwin.agents.forward.synthetic_face import SyntheticFace
+from facetwin.app.cli import main
 from facetwin.dataset import DatasetWriter, EpisodeFrames
 from facetwin.spec import default_spec
 

@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from facetwin.agents.checkpoint import RunConfig, RunError, load_policy
-from facetwin.agents.expression_error import ExpressionError, expression_error
-from facetwin.agents.expression_objective import Coupling, ExpressionSettings, TargetSampler
-from facetwin.agents.forward_model import ForwardSettings, expression_loss, fit_forward, load_forward
-from facetwin.agents.loop import FitSettings
-from facetwin.agents.synthetic import SyntheticFace
-from facetwin.agents.train import split_validation, train_from_arrays
-from facetwin.cli import main
+from facetwin.agents.training.checkpoint import RunConfig, RunError, load_policy
+from facetwin.agents.evaluation.metrics import ExpressionError, expression_error
+from facetwin.agents.forward.expression_objective import Coupling, ExpressionSettings, TargetSampler
+from facetwin.agents.forward.direct import ForwardSettings, expression_loss, fit_forward, load_forward
+from facetwin.agents.training.minibatch import FitSettings
+from facetwin.agents.forward.synthetic_face import SyntheticFace
+from facetwin.agents.training.train import split_validation, train_from_arrays
+from facetwin.app.cli import main
 from facetwin.dataset import DatasetWriter, EpisodeFrames
 from facetwin.expression import N_BLENDSHAPES, Expression
 from facetwin.motion.constraints import limit_coupling

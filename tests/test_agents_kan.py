@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from facetwin.agents.kan import KAN, KANActivation, KANLayer, b_spline_bases, from_pykan, to_pykan
+from facetwin.agents.policies.kan import KAN, KANActivation, KANLayer, b_spline_bases, from_pykan, to_pykan
 from kan.KANLayer import KANLayer as PykanLayer
 
 
@@ -231,7 +231,7 @@ def test_fast_paths_follow_grids_changed_after_a_forward_pass():
 def test_cubic_splines_on_the_cpu_run_compiled_kernels_that_match_the_pytorch_closed_form(monkeypatch):
     """The compiled kernels and the PyTorch closed form (what CUDA runs) give the same values and
     gradients, and the kernels are what a CPU forward pass actually uses for k = 3."""
-    from facetwin.agents import spline_kernels
+    from facetwin.agents.policies import spline_kernels
 
     assert spline_kernels.applies(torch.zeros(2, 3), 3) and not spline_kernels.applies(torch.zeros(2, 3), 2)
     calls = []

@@ -8,16 +8,16 @@ import numpy as np
 import pytest
 import torch
 
-from facetwin.agents.checkpoint import load_policy
-from facetwin.agents.expression_objective import Coupling, ExpressionSettings
-from facetwin.agents.forward_model import ForwardSettings, fit_forward
-from facetwin.agents.landmark_forward import (TEACHER_WEIGHTS_FILE, LandmarkSettings, broad_commands, distil,
+from facetwin.agents.training.checkpoint import load_policy
+from facetwin.agents.forward.expression_objective import Coupling, ExpressionSettings
+from facetwin.agents.forward.direct import ForwardSettings, fit_forward
+from facetwin.agents.forward.landmark import (TEACHER_WEIGHTS_FILE, LandmarkSettings, broad_commands, distil,
                                               fit_landmark_forward, fit_structured_forward, load_teacher, save_teacher)
-from facetwin.agents.loop import FitSettings
-from facetwin.agents.refine import Refiner
-from facetwin.agents.train import train_from_arrays
+from facetwin.agents.training.minibatch import FitSettings
+from facetwin.agents.forward.refine import Refiner
+from facetwin.agents.training.train import train_from_arrays
 from facetwin.blendshape_torch import TorchBlendshapes
-from facetwin.cli import main
+from facetwin.app.cli import main
 from facetwin.dataset import DatasetWriter, EpisodeFrames
 from facetwin.expression import ACTIVE_BLENDSHAPES
 

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from facetwin.agents.fast import FastKanAttn
-from facetwin.agents.features import HEAD_SCALE_DEG, as_expression_batch
-from facetwin.agents.models import DEFAULT_HPARAMS, MODEL_KINDS, build_model
-from facetwin.commands.train import MODEL_CHOICES
-from facetwin.agents.networks import MLPPolicy, mlp_hidden_for, parameter_count
-from facetwin.agents.policy import KanAttnPolicy, servo_regions
-from facetwin.agents.synthetic import SyntheticFace
+from facetwin.agents.policies.numpy_inference import FastKanAttn
+from facetwin.agents.policies.features import HEAD_SCALE_DEG, as_expression_batch
+from facetwin.agents.policies.kinds import DEFAULT_HPARAMS, MODEL_KINDS, build_model
+from facetwin.app.commands.train import MODEL_CHOICES
+from facetwin.agents.policies.networks import MLPPolicy, mlp_hidden_for, parameter_count
+from facetwin.agents.policies.kan_attention import KanAttnPolicy, servo_regions
+from facetwin.agents.forward.synthetic_face import SyntheticFace
 from facetwin.spec import REGIONS, default_spec
 
 
@@ -87,7 +87,7 @@ def test_unknown_hyper_parameters_are_named():
 
 
 def test_benchmark_reports_latency_and_the_training_step_ratio():
-    from facetwin.agents.bench import run
+    from facetwin.app.bench.policy import run
 
     before = torch.get_num_threads()
     report = run(quick=True, device="cpu", batch_size=32)
@@ -110,7 +110,7 @@ def test_training_steps_are_timed_in_runs_whose_first_step_is_not_timed():
     stays out of the step time; strictly alternating steps would count it every time."""
     import time
 
-    from facetwin.agents.bench import _interleaved
+    from facetwin.app.bench.policy import _interleaved
 
     last = []
 
@@ -126,7 +126,7 @@ def test_training_steps_are_timed_in_runs_whose_first_step_is_not_timed():
 
 
 def test_fused_attention_is_its_autograd_reference_with_exact_gradients(expressions):
-    from facetwin.agents.policy import _SigmoidDrives
+    from facetwin.agents.policies.kan_attention import _SigmoidDrives
 
     torch.manual_seed(2)
     policy = KanAttnPolicy(servo_regions(default_spec())).double()
@@ -142,7 +142,7 @@ def test_fused_attention_is_its_autograd_reference_with_exact_gradients(expressi
 
 
 def test_region_queries_read_their_own_regions_coefficients():
-    from facetwin.agents.policy import coefficient_regions
+    from facetwin.agents.policies.kan_attention import coefficient_regions
     from facetwin.expression import BLENDSHAPE_NAMES
 
     regions = dict(zip(BLENDSHAPE_NAMES, (REGIONS[r] for r in coefficient_regions())))

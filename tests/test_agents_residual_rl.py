@@ -6,8 +6,8 @@ import sys
 import numpy as np
 import pytest
 
-from facetwin.agents import residual_rl as rl
-from facetwin.cli import main
+from facetwin.agents.training import residual_rl as rl
+from facetwin.app.cli import main
 from facetwin.sim.envs import FaceMimicEnv
 
 

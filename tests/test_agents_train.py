@@ -8,11 +8,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from facetwin.agents.checkpoint import RunConfig, SpecMismatchError, load_policy
-from facetwin.agents.loop import FitSettings
-from facetwin.agents.models import DEFAULT_HPARAMS
-from facetwin.agents.synthetic import SyntheticFace
-from facetwin.agents.train import split_validation, train_from_arrays
+from facetwin.agents.training.checkpoint import RunConfig, SpecMismatchError, load_policy
+from facetwin.agents.training.minibatch import FitSettings
+from facetwin.agents.policies.kinds import DEFAULT_HPARAMS
+from facetwin.agents.forward.synthetic_face import SyntheticFace
+from facetwin.agents.training.train import split_validation, train_from_arrays
 from facetwin.expression import EXPRESSION_NAMES
 from facetwin.spec import default_spec
 

@@ -2,8 +2,8 @@
 
 import json
 
-from facetwin.cli import main
-from facetwin.commands.bench import direction, machine_info, plot, regressions
+from facetwin.app.cli import main
+from facetwin.app.commands.bench import direction, machine_info, plot, regressions
 
 
 def test_a_group_run_leaves_json_and_markdown_with_the_machine_named(tmp_path):

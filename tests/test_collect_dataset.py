@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from facetwin.cli import main
+from facetwin.app.cli import main
 from facetwin.dataset import check, load_arrays, read_episodes, read_info
 from facetwin.sim.collector import CollectConfig, collect, frame_steps, read_collection_config
 

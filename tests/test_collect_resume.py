@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from facetwin.cli import main
+from facetwin.app.cli import main
 from facetwin.dataset import check, load_arrays
 from facetwin.sim import collector as collector_module
 from facetwin.sim.collector import CollectConfig, collect
@@ -49,7 +49,7 @@ def test_sigkill_mid_run_then_resume_gives_the_uninterrupted_rows(tmp_path, unin
     out = tmp_path / "killed"
     argv = ["collect", "--episodes", str(EPISODES), "--frames-per-episode", str(FRAMES), "--out", str(out),
             "--chunk-frames", str(CHUNK), "--no-progress"]
-    proc = subprocess.Popen([sys.executable, "-m", "facetwin.cli", *argv], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "-m", "facetwin.app.cli", *argv], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
         while committed_episodes(out) < 2 and proc.poll() is None and time.monotonic() < deadline:

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from facetwin.cli import main
+from facetwin.app.cli import main
 from facetwin.coverage import active, coverage, nearest_distances, subsample
 from facetwin.dataset import load_arrays
 from facetwin.human_faces import load_human_faces

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from facetwin.cli import main
+from facetwin.app.cli import main
 from facetwin.dataset import DatasetWriter, EpisodeFrames, check
 
 DATA0 = "data/chunk-000/file-000.parquet"

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-import facetwin  # noqa: F401  (registers the envs)
+import facetwin.sim.envs  # noqa: F401  (registers the envs)
 from facetwin.sim.envs import FaceTrackEnv
 from facetwin.sim.envs.observation import scale_expression
 from facetwin.sim.envs.rewards import REWARD_KEYS

@@ -7,7 +7,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-import facetwin  # noqa: F401  (registers the envs)
+import facetwin.sim.envs  # noqa: F401  (registers the envs)
 from facetwin.sim.envs.rewards import REWARD_KEYS
 
 KWARGS = {"facetwin/FaceMimic-v0": {"episode_steps": 3}, "facetwin/FaceTrack-v0": {"episode_frames": 4}}
@@ -34,7 +34,7 @@ def test_two_env_vectors_step_and_reset_reproducibly(env_id, mode):
 
 
 def test_the_env_benchmark_reports_positive_rates():
-    from facetwin.sim.envs import bench
+    from facetwin.app.bench import envs as bench
 
     result = bench.run(quick=True)
     for key in ("single_steps_per_s", "sync2_steps_per_s", "async2_steps_per_s", "track_single_steps_per_s"):
@@ -42,10 +42,22 @@ def test_the_env_benchmark_reports_positive_rates():
     assert result["sync2_speedup_vs_single"] == pytest.approx(result["sync2_steps_per_s"] / result["single_steps_per_s"])
 
 
-def test_import_facetwin_registers_the_envs_without_loading_mujoco():
+def test_the_envs_register_where_they_live():
     code = (
-        "import sys, facetwin, gymnasium as gym;"
-        "print(sorted(k for k in gym.registry if k.startswith('facetwin/')), 'mujoco' in sys.modules)"
+        "import sys, gymnasium as gym, facetwin;"
+        "before = sorted(k for k in gym.registry if k.startswith('facetwin/'));"
+        "import facetwin.sim.envs;"
+        "print(before, sorted(k for k in gym.registry if k.startswith('facetwin/')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "['facetwin/FaceMimic-v0', 'facetwin/FaceTrack-v0'] False"
+    assert out.strip() == "[] ['facetwin/FaceMimic-v0', 'facetwin/FaceTrack-v0']"
+
+
+def test_an_env_named_with_its_module_needs_no_import():
+    code = (
+        "import gymnasium as gym;"
+        "env = gym.make('facetwin.sim.envs:facetwin/FaceMimic-v0');"
+        "print(env.action_space.shape); env.close()"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "(25,)"

@@ -8,12 +8,12 @@ import cv2
 import numpy as np
 import pytest
 
-from facetwin.agents.eval_policy import PolicyLoadError, load_eval_policy
-from facetwin.agents.evaluation import EvalConfig, EvalError, evaluate
-from facetwin.agents.expression_error import REGIONS
-from facetwin.agents.oracle import feasible
-from facetwin.agents.sheet import TILE, SheetTile, compose_sheet, crop_face, sheet_shape
-from facetwin.cli import main
+from facetwin.agents.policies.loader import PolicyLoadError, load_eval_policy
+from facetwin.agents.evaluation.closed_loop import EvalConfig, EvalError, evaluate
+from facetwin.agents.evaluation.metrics import REGIONS
+from facetwin.agents.evaluation.oracle import feasible
+from facetwin.agents.evaluation.sheet import TILE, SheetTile, compose_sheet, crop_face, sheet_shape
+from facetwin.app.cli import main
 
 REPORT_KEYS = {
     "policy", "n_faces", "blendshape_mae", "oracle_blendshape_mae", "ratio_to_oracle", "per_face", "latency_ms",
@@ -103,7 +103,7 @@ def test_a_folder_that_is_no_training_run_names_facetwin_train(tmp_path):
 
 def test_a_trained_run_directory_drives_the_loop(tmp_path, twin, faces_dir):
     """A ridge policy fitted to 150 settled twin pairs, saved as a run, is loaded and evaluated by path."""
-    from facetwin.agents.train import train_from_arrays
+    from facetwin.agents.training.train import train_from_arrays
 
     rng = np.random.default_rng(0)
     commands = rng.uniform(-0.6, 0.6, (150, twin.spec.n))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facetwin.agents.expression_error import BLENDSHAPE_REGIONS, REGIONS, expression_error, region_indices
+from facetwin.agents.evaluation.metrics import BLENDSHAPE_REGIONS, REGIONS, expression_error, region_indices
 from facetwin.expression import ACTIVE_BLENDSHAPES, BLENDSHAPE_NAMES, Expression, blendshape_index
 
 

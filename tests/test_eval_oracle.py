@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facetwin.agents.expression_error import expression_error
-from facetwin.agents.oracle import OracleConfig, feasible, optimise, reach
+from facetwin.agents.evaluation.metrics import expression_error
+from facetwin.agents.evaluation.oracle import OracleConfig, feasible, optimise, reach
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from facetwin.agents.checkpoint import load_policy
-from facetwin.agents.loop import FitSettings
-from facetwin.agents.train import train_from_arrays
-from facetwin.cli import main
+from facetwin.agents.training.checkpoint import load_policy
+from facetwin.agents.training.minibatch import FitSettings
+from facetwin.agents.training.train import train_from_arrays
+from facetwin.app.cli import main
 from facetwin.dataset import DatasetWriter, EpisodeFrames
 from facetwin.spec import default_spec
 

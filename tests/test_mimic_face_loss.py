@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facetwin.live import FaceLossConfig, FaceLossHold
+from facetwin.app.live import FaceLossConfig, FaceLossHold
 
 SMILE = np.linspace(-0.5, 0.8, 25)
 

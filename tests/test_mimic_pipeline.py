@@ -10,12 +10,12 @@ import cv2
 import numpy as np
 import pytest
 
-from facetwin.cli import main
+from facetwin.app.cli import main
 from facetwin.expression import EXPRESSION_DIM
-from facetwin.live import FaceLossConfig, MimicConfig, run_mimic
-from facetwin.live.frames import LatestFrames
-from facetwin.live.ridge_policy import RidgePolicy
-from facetwin.live.targets import TwinTarget
+from facetwin.app.live import FaceLossConfig, MimicConfig, run_mimic
+from facetwin.app.live.frames import LatestFrames
+from facetwin.app.live.ridge_policy import RidgePolicy
+from facetwin.app.live.targets import TwinTarget
 from facetwin.perception import open_source
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -119,7 +119,7 @@ def test_realtime_frames_drop_rather_than_queue(face_then_blank):
 
 
 def test_the_twin_smiles_when_the_person_smiles(twin):
-    from facetwin.live.ridge_policy import fit_on_twin
+    from facetwin.app.live.ridge_policy import fit_on_twin
 
     policy = fit_on_twin(twin, samples=200)
     twin.reset()
@@ -137,7 +137,7 @@ def test_virtual_bus_receives_one_safe_command_per_frame(face_then_blank):
     from facetwin.real import control_table as ct
     from facetwin.real.protocol import Packet
     from facetwin.real.safety import SafetyConfig
-    from facetwin.live.targets import open_target
+    from facetwin.app.live.targets import open_target
 
     target = open_target("virtual")
     emulator, calibration = target.emulator, target.robot.calibration
@@ -172,10 +172,10 @@ def test_virtual_bus_receives_one_safe_command_per_frame(face_then_blank):
 
 
 def test_a_training_run_directory_is_loaded_through_facetwin_agents(tmp_path):
-    checkpoint = pytest.importorskip("facetwin.agents.checkpoint", reason="facetwin.agents has no run format yet")
-    from facetwin.agents.models import build_model
-    from facetwin.agents.policy import servo_regions
-    from facetwin.live.policies import load_policy
+    checkpoint = pytest.importorskip("facetwin.agents.training.checkpoint", reason="facetwin.agents has no run format yet")
+    from facetwin.agents.policies.kinds import build_model
+    from facetwin.agents.policies.kan_attention import servo_regions
+    from facetwin.app.live.policies import load_policy
     from facetwin.spec import default_spec
 
     spec = default_spec()

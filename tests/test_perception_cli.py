@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facetwin.cli import main
+from facetwin.app.cli import main
 from facetwin.expression import BLENDSHAPE_NAMES, HEAD_ANGLE_NAMES
 from facetwin.perception.export import read_perceived
 

@@ -1,6 +1,6 @@
 """The round-trip bench measures what it says: 25 servos at 1 Mbps, never faster than the wire allows."""
 
-from facetwin.real.bench import run
+from facetwin.app.bench.real import run
 
 
 def test_quick_bench_times_a_full_sync_write_and_read_cycle():

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from facetwin.cli import main
+from facetwin.app.cli import main
 from facetwin.motion.poses import named_pose
 from facetwin.real.calibration import Calibration
 from facetwin.real.emulator import ServoEmulator
@@ -95,7 +95,7 @@ def test_play_replays_a_dataset_action_column(tmp_path, calibration_file, capsys
 
 
 def test_emulate_prints_a_pty_path_a_client_can_open():
-    proc = subprocess.Popen([sys.executable, "-m", "facetwin", "real", "emulate"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "facetwin.app", "real", "emulate"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         port = proc.stdout.readline().strip()
         assert port.startswith("/dev/pts/")

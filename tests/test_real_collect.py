@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from facetwin.cli import main
+from facetwin.app.cli import main
 from facetwin.dataset import check, load_arrays
 from facetwin.expression import BLENDSHAPE_NAMES
-from facetwin.live.real_collect import CAPTURE_FRAME, COLLECTION_PATH
+from facetwin.app.live.real_collect import CAPTURE_FRAME, COLLECTION_PATH
 from facetwin.motion import make_strategy
 from facetwin.motion.poses import named_pose
 from facetwin.sim.perturb import NOMINAL, Perturbation, apply_perturbation

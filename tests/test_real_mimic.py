@@ -2,7 +2,7 @@
 
 import json
 
-from facetwin.cli import main
+from facetwin.app.cli import main
 
 
 def test_real_mimic_sends_one_command_per_frame_to_the_bus(tmp_path, faces_dir):

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from facetwin.cli import main
+from facetwin.app.cli import main
 
 
 def test_render_a_named_pose(tmp_path):

@@ -52,7 +52,7 @@ def test_named_poses_read_through_the_pixels_as_the_twin_means_them(twin, percei
     on the difference so a one-pixel change in the software renderer does not fail CI, while any real
     regression of the mechanism does.
     """
-    from facetwin.sim.bench import pose_agreement
+    from facetwin.app.bench.twin import pose_agreement
 
     result = pose_agreement(twin, perceiver)
     assert set(result["faces_detected"].values()) == {1}

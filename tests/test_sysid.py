@@ -54,7 +54,7 @@ def test_sysid_recovers_a_servo_offset_and_the_stiffness_balance(own_twin):
 
 
 def test_sysid_command_writes_parameters_that_apply_to_a_twin(own_twin, tmp_path, capsys):
-    from facetwin.cli import main
+    from facetwin.app.cli import main
     from facetwin.dataset import DatasetWriter, EpisodeFrames
 
     truth = Perturbation(skin_stiffness_scale=1.5)

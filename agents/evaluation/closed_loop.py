@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from facetwin.agents.eval_policy import EvalPolicy
-from facetwin.agents.expression_error import REGIONS, ExpressionError, expression_error
-from facetwin.agents.oracle import DEFAULT_BUDGET, OracleConfig, OracleResult, feasible, optimise, reach
-from facetwin.agents.sheet import SheetTile, crop_face
+from facetwin.agents.policies.loader import EvalPolicy
+from facetwin.agents.evaluation.metrics import REGIONS, ExpressionError, expression_error
+from facetwin.agents.evaluation.oracle import DEFAULT_BUDGET, OracleConfig, OracleResult, feasible, optimise, reach
+from facetwin.agents.evaluation.sheet import SheetTile, crop_face
 from facetwin.expression import EXPRESSION_DIM, Expression
 from facetwin.perception.sources import IMAGE_SUFFIXES
 from facetwin.sim.twin import FaceTwin

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from facetwin.agents.expression_error import HEAD_WEIGHT_PER_DEG, ExpressionError, expression_error
+from facetwin.agents.evaluation.metrics import HEAD_WEIGHT_PER_DEG, ExpressionError, expression_error
 from facetwin.expression import Expression
 from facetwin.motion.constraints import limit_coupling
 

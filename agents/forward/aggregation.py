@@ -27,12 +27,12 @@ import torch
 
 from facetwin.expression import ACTIVE_BLENDSHAPES, N_BLENDSHAPES
 
-from .expression_objective import Coupling, ExpressionSettings, TargetMix, TargetSampler
-from .forward_model import ForwardModel, expression_loss
-from .landmark_forward import LandmarkForward, broad_commands, fit_teacher_net, label, minibatch_adam
-from .loop import resolve_device
-from .oracle import reach
-from .refine import Refiner
+from facetwin.agents.forward.expression_objective import Coupling, ExpressionSettings, TargetMix, TargetSampler
+from facetwin.agents.forward.direct import ForwardModel, expression_loss
+from facetwin.agents.forward.landmark import LandmarkForward, broad_commands, fit_teacher_net, label, minibatch_adam
+from facetwin.agents.training.minibatch import resolve_device
+from facetwin.agents.evaluation.oracle import reach
+from facetwin.agents.forward.refine import Refiner
 
 # commands (N, S) in [-1, 1], coupling-limited -> (expressions (N, 55), landmarks (N, 478, 3) pixels)
 TwinQuery = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]

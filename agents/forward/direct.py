@@ -22,9 +22,9 @@ from torch import nn
 
 from facetwin.expression import ACTIVE_BLENDSHAPES, EXPRESSION_DIM, N_BLENDSHAPES
 
-from .expression_error import HEAD_WEIGHT_PER_DEG
-from .features import HEAD_SCALE_DEG
-from .loop import resolve_device
+from facetwin.agents.evaluation.metrics import HEAD_WEIGHT_PER_DEG
+from facetwin.agents.policies.features import HEAD_SCALE_DEG
+from facetwin.agents.training.minibatch import resolve_device
 
 FORWARD_WEIGHTS_FILE = "forward.safetensors"
 FORWARD_CONFIG_FILE = "forward.json"

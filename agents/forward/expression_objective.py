@@ -32,10 +32,10 @@ from facetwin.blendshape_torch import TorchBlendshapes
 from facetwin.expression import ACTIVE_BLENDSHAPES, N_BLENDSHAPES
 from facetwin.spec import FaceSpec
 
-from .forward_model import ForwardModel, ForwardScore, ForwardSettings, expression_loss, fit_forward, score_forward
-from .landmark_forward import LandmarkForward, LandmarkSettings, fit_structured_forward
-from .loop import BestEpoch, FitHistory, resolve_device
-from .prototypes import overlay_prototypes
+from facetwin.agents.forward.direct import ForwardModel, ForwardScore, ForwardSettings, expression_loss, fit_forward, score_forward
+from facetwin.agents.forward.landmark import LandmarkForward, LandmarkSettings, fit_structured_forward
+from facetwin.agents.training.minibatch import BestEpoch, FitHistory, resolve_device
+from facetwin.agents.forward.prototypes import overlay_prototypes
 
 
 @dataclass

@@ -28,9 +28,9 @@ from torch import nn
 from facetwin.blendshape_torch import TorchBlendshapes
 from facetwin.expression import BLENDSHAPE_INPUT_LANDMARKS, N_BLENDSHAPES
 
-from .features import HEAD_SCALE_DEG
-from .forward_model import ForwardModel, ForwardScore, expression_loss, score_forward, silu_mlp
-from .loop import resolve_device
+from facetwin.agents.policies.features import HEAD_SCALE_DEG
+from facetwin.agents.forward.direct import ForwardModel, ForwardScore, expression_loss, score_forward, silu_mlp
+from facetwin.agents.training.minibatch import resolve_device
 
 _SUBSET = np.asarray(BLENDSHAPE_INPUT_LANDMARKS)
 

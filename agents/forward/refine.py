@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .forward_model import expression_loss
+from facetwin.agents.forward.direct import expression_loss
 
 
 class Refiner:

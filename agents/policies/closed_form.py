@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .features import input_scale
+from facetwin.agents.policies.features import input_scale
 
 
 class Ridge:

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import spline_kernels
+from facetwin.agents.policies import spline_kernels
 
 
 _silu_backward = torch.ops.aten.silu_backward.default  # looked up once: torch.ops attribute access is slow

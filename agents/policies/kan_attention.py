@@ -47,8 +47,8 @@ from torch import nn
 from facetwin.expression import BLENDSHAPE_NAMES, N_BLENDSHAPES
 from facetwin.spec import REGIONS, FaceSpec
 
-from .features import input_scale
-from .kan import KAN, KANActivation, _use_fast_path
+from facetwin.agents.policies.features import input_scale
+from facetwin.agents.policies.kan import KAN, KANActivation, _use_fast_path
 
 
 _sigmoid_backward = torch.ops.aten.sigmoid_backward.default  # looked up once: torch.ops attribute access is slow

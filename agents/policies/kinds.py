@@ -19,11 +19,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from .baselines import NearestNeighbours, Ridge
-from .features import as_expression_batch
-from .loop import FitHistory, FitSettings, evaluate, fit_module
-from .networks import KANPolicy, MLPPolicy
-from .policy import KanAttnPolicy
+from facetwin.agents.policies.closed_form import NearestNeighbours, Ridge
+from facetwin.agents.policies.features import as_expression_batch
+from facetwin.agents.training.minibatch import FitHistory, FitSettings, evaluate, fit_module
+from facetwin.agents.policies.networks import KANPolicy, MLPPolicy
+from facetwin.agents.policies.kan_attention import KanAttnPolicy
 
 MODEL_KINDS = ("kan-attn", "kan", "mlp", "linear", "knn")
 
@@ -89,7 +89,7 @@ class TorchModel(PolicyModel):
         return fit_module(self.module, x, y, x_val, y_val, settings)
 
     def fit_expression(self, forward, coupling, x, y, x_val, y_val, settings, mix=None):
-        from .expression_objective import fit_expression_module
+        from facetwin.agents.forward.expression_objective import fit_expression_module
 
         self._fast = None
         if settings.lr is None:
@@ -191,7 +191,7 @@ def _closed_form_history(model: PolicyModel, x, y, x_val, y_val) -> FitHistory:
 
 
 def _fast_path(module: nn.Module):
-    from .fast import FastKAN, FastKanAttn
+    from facetwin.agents.policies.numpy_inference import FastKAN, FastKanAttn
 
     if isinstance(module, KanAttnPolicy):
         return FastKanAttn(module)

@@ -1,6 +1,6 @@
 """What `facetwin eval --policy` accepts, adapted to one callable: expression (55,) -> commands (25,).
 
-A run directory written by `facetwin train` (loaded with ``facetwin.agents.checkpoint.load_policy``), or
+A run directory written by `facetwin train` (loaded with ``facetwin.agents.training.checkpoint.load_policy``), or
 ``neutral``: every servo at 0, the baseline any policy should beat.
 """
 
@@ -58,7 +58,7 @@ def load_eval_policy(policy: str | Path, spec: FaceSpec | None = None, refine_st
         raise PolicyLoadError(f"policy {run_dir} does not exist; {expected}")
     if not run_dir.is_dir():
         raise PolicyLoadError(f"policy {run_dir} is a file, not a run directory; {expected}")
-    from facetwin.agents.checkpoint import load_policy
+    from facetwin.agents.training.checkpoint import load_policy
 
     try:
         act = load_policy(run_dir, spec, refine_steps, refine_through, bundle)

@@ -14,8 +14,8 @@ from torch import nn
 
 from facetwin.expression import EXPRESSION_DIM
 
-from .features import input_scale
-from .kan import KAN
+from facetwin.agents.policies.features import input_scale
+from facetwin.agents.policies.kan import KAN
 
 
 class MLPPolicy(nn.Module):

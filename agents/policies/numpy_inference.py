@@ -13,8 +13,8 @@ import torch
 
 from facetwin.expression import N_BLENDSHAPES
 
-from .kan import KAN, KANActivation, KANLayer
-from .policy import KanAttnPolicy
+from facetwin.agents.policies.kan import KAN, KANActivation, KANLayer
+from facetwin.agents.policies.kan_attention import KanAttnPolicy
 
 
 def _np(t: torch.Tensor) -> np.ndarray:

@@ -16,9 +16,9 @@ from torch import nn
 
 from facetwin.expression import EXPRESSION_NAMES
 
-from .checkpoint import Policy, RunError, load_policy
-from .features import input_scale
-from .models import RidgeModel, TorchModel
+from facetwin.agents.training.checkpoint import Policy, RunError, load_policy
+from facetwin.agents.policies.features import input_scale
+from facetwin.agents.policies.kinds import RidgeModel, TorchModel
 
 OPSET = 17
 

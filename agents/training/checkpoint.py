@@ -17,10 +17,10 @@ from safetensors.torch import load_file, save_file
 from facetwin.expression import EXPRESSION_NAMES
 from facetwin.spec import FaceSpec, default_spec
 
-from .features import HEAD_SCALE_DEG, as_expression_batch
-from .models import PolicyModel, build_model
-from .policy import servo_regions
-from .refine import Refiner
+from facetwin.agents.policies.features import HEAD_SCALE_DEG, as_expression_batch
+from facetwin.agents.policies.kinds import PolicyModel, build_model
+from facetwin.agents.policies.kan_attention import servo_regions
+from facetwin.agents.forward.refine import Refiner
 
 FORMAT = "facetwin-policy/1"
 CONFIG_FILE = "config.json"
@@ -148,12 +148,12 @@ def load_policy(run_dir: str | Path, spec: FaceSpec | None = None, refine_steps:
         raise RunError(f"{weights} does not fit a {config.model} model with the recorded hyper-parameters: {exc}") from exc
     refiner = None
     if refine_steps:
-        from .expression_objective import Coupling
-        from .forward_model import load_forward
+        from facetwin.agents.forward.expression_objective import Coupling
+        from facetwin.agents.forward.direct import load_forward
 
         try:
             if refine_through == "teacher":
-                from .landmark_forward import load_teacher
+                from facetwin.agents.forward.landmark import load_teacher
 
                 forward = load_teacher(run_dir, bundle)
             else:

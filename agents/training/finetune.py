@@ -18,11 +18,11 @@ import numpy as np
 
 from facetwin.spec import FaceSpec
 
-from .checkpoint import Policy, config_for, load_policy, save_run
-from .loop import FitSettings
-from .models import DEFAULT_LR, build_model
-from .policy import servo_regions
-from .train import _check_arrays, split_validation
+from facetwin.agents.training.checkpoint import Policy, config_for, load_policy, save_run
+from facetwin.agents.training.minibatch import FitSettings
+from facetwin.agents.policies.kinds import DEFAULT_LR, build_model
+from facetwin.agents.policies.kan_attention import servo_regions
+from facetwin.agents.training.train import _check_arrays, split_validation
 
 FINETUNE_LR_FACTOR = 0.1  # of the model kind's default rate: move the pretrained weights, do not erase them
 SCRATCH_DIR = "scratch"

@@ -16,14 +16,14 @@ import numpy as np
 from facetwin.expression import EXPRESSION_DIM
 from facetwin.spec import FaceSpec, default_spec
 
-from .aggregation import AggregationRound, AggregationSettings, TwinQuery, aggregate, twin_query
-from .checkpoint import Policy, config_for, save_run
-from .expression_objective import OBJECTIVES, Coupling, ExpressionPass, ExpressionSettings, run_expression_pass
-from .forward_model import ForwardModel, ForwardSettings, save_forward, score_forward
-from .landmark_forward import LandmarkForward, LandmarkSettings, save_teacher
-from .loop import FitHistory, FitSettings
-from .models import build_model
-from .policy import servo_regions
+from facetwin.agents.forward.aggregation import AggregationRound, AggregationSettings, TwinQuery, aggregate, twin_query
+from facetwin.agents.training.checkpoint import Policy, config_for, save_run
+from facetwin.agents.forward.expression_objective import OBJECTIVES, Coupling, ExpressionPass, ExpressionSettings, run_expression_pass
+from facetwin.agents.forward.direct import ForwardModel, ForwardSettings, save_forward, score_forward
+from facetwin.agents.forward.landmark import LandmarkForward, LandmarkSettings, save_teacher
+from facetwin.agents.training.minibatch import FitHistory, FitSettings
+from facetwin.agents.policies.kinds import build_model
+from facetwin.agents.policies.kan_attention import servo_regions
 
 
 @dataclass

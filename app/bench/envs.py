@@ -10,7 +10,7 @@ import time
 
 import gymnasium as gym
 
-import facetwin  # noqa: F401  (registers the envs)
+import facetwin.sim.envs  # noqa: F401  (registers the envs)
 
 ENV_ID = "facetwin/FaceMimic-v0"
 

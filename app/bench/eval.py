@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from facetwin.agents.eval_policy import EvalPolicy
-from facetwin.agents.evaluation import EvalConfig, evaluate
+from facetwin.agents.policies.loader import EvalPolicy
+from facetwin.agents.evaluation.closed_loop import EvalConfig, evaluate
 from facetwin.motion.poses import named_pose
 from facetwin.spec import default_spec
 
@@ -51,7 +51,7 @@ def run(quick: bool = False, faces: str | Path | None = None, policies: list[str
 
 def policy_errors(faces: Path, policies: list[str], max_faces: int | None = None) -> dict:
     """Closed-loop blendshape MAE, overall and per face region, of each policy (no oracle: comparable, fast)."""
-    from facetwin.agents.eval_policy import load_eval_policy
+    from facetwin.agents.policies.loader import load_eval_policy
 
     out = {}
     for name in policies:

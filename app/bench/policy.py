@@ -4,7 +4,7 @@ Two training steps are timed: the supervised one (command MSE, the policy alone)
 expression-objective one that `facetwin train` spends most of its time on by default (the policy
 through the distilled forward model, `expression_objective`), where both kinds also pay for f.
 
-`run()` returns a dict (printed as JSON by `python -m facetwin.agents.bench [--quick]`). Times are
+`run()` returns a dict (printed as JSON by `python -m facetwin.app.bench.policy [--quick]`). Times are
 medians over interleaved repetitions (the models take turns, so load on a shared machine hits all
 alike), on seeded models and data; CUDA is measured too when present. Training steps are timed the
 way a training loop runs them, in runs of consecutive steps of one model, the first of each run
@@ -30,15 +30,15 @@ from torch import nn
 
 from facetwin.spec import default_spec
 
-from .expression_objective import Coupling
-from .fast import FastKanAttn
-from .forward_model import ForwardModel, expression_loss
-from .kan import KAN
-from .landmark_forward import LandmarkSettings
-from .models import DEFAULT_HPARAMS, build_module
-from .networks import MLPPolicy, parameter_count, mlp_hidden_for
-from .policy import servo_regions
-from .synthetic import SyntheticFace
+from facetwin.agents.forward.expression_objective import Coupling
+from facetwin.agents.policies.numpy_inference import FastKanAttn
+from facetwin.agents.forward.direct import ForwardModel, expression_loss
+from facetwin.agents.policies.kan import KAN
+from facetwin.agents.forward.landmark import LandmarkSettings
+from facetwin.agents.policies.kinds import DEFAULT_HPARAMS, build_module
+from facetwin.agents.policies.networks import MLPPolicy, parameter_count, mlp_hidden_for
+from facetwin.agents.policies.kan_attention import servo_regions
+from facetwin.agents.forward.synthetic_face import SyntheticFace
 
 
 def run(quick: bool = False, device: str | None = None, batch_size: int = 256, threads: int | None = 1) -> dict:

@@ -1,1 +1,1 @@
-"""Sub-commands of the `facetwin` program, one module each (see facetwin.cli)."""
+"""Sub-commands of the `facetwin` program, one module each (see facetwin.app.cli)."""

@@ -11,16 +11,16 @@ import time
 import traceback
 from pathlib import Path
 
-from facetwin.cli import CLIError
+from facetwin.app.cli import CLIError
 
 # group -> module exposing run(quick: bool) -> dict. The stages own their benchmarks; this composes them.
 GROUPS = {
-    "sim": "facetwin.sim.bench",
-    "collect": "facetwin.sim.bench_collect",
-    "policy": "facetwin.agents.bench",
-    "eval": "facetwin.agents.bench_eval",
-    "env": "facetwin.sim.envs.bench",
-    "real": "facetwin.real.bench",
+    "sim": "facetwin.app.bench.twin",
+    "collect": "facetwin.app.bench.collect",
+    "policy": "facetwin.app.bench.policy",
+    "eval": "facetwin.app.bench.eval",
+    "env": "facetwin.app.bench.envs",
+    "real": "facetwin.app.bench.real",
 }
 HIGHER_IS_BETTER = ("per_s", "fps", "speedup", "throughput")
 LOWER_IS_BETTER = ("_ms", "mae", "latency", "seconds", "error", "_s_")

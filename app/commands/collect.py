@@ -57,7 +57,7 @@ def resolve_config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from facetwin.cli import CLIError
+    from facetwin.app.cli import CLIError
     from facetwin.dataset import DatasetError
     from facetwin.landmarker_bundle import LandmarkerModelError
 

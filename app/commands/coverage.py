@@ -30,7 +30,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from facetwin.cli import CLIError
+    from facetwin.app.cli import CLIError
     from facetwin.coverage import coverage, plot
     from facetwin.dataset import DatasetError, load_arrays
     from facetwin.human_faces import load_human_faces

@@ -27,7 +27,7 @@ def _range(lo, hi) -> str:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from facetwin.cli import CLIError
+    from facetwin.app.cli import CLIError
     from facetwin.dataset import check
     from facetwin.spec import SpecError, load_spec
 
@@ -74,7 +74,7 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    from facetwin.cli import CLIError
+    from facetwin.app.cli import CLIError
     from facetwin.dataset import DatasetError, read_episodes, read_info
 
     try:

@@ -11,7 +11,7 @@ import shlex
 import time
 from pathlib import Path
 
-from facetwin.cli import CLIError
+from facetwin.app.cli import CLIError
 
 SHARED_FACES = Path(__file__).resolve().parents[2].parent / "shared" / "faces" / "images"
 
@@ -72,7 +72,7 @@ def steps(args: argparse.Namespace) -> list[tuple[str, list[str], Path]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from facetwin.cli import main
+    from facetwin.app.cli import main
 
     if args.faces is not None and not args.faces.exists():
         raise CLIError(f"--faces {args.faces} does not exist")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from facetwin.cli import CLIError
+from facetwin.app.cli import CLIError
 
 
 def register(subparsers) -> None:
-    from facetwin.agents.oracle import DEFAULT_BUDGET
+    from facetwin.agents.evaluation.oracle import DEFAULT_BUDGET
 
     p = subparsers.add_parser(
         "eval",
@@ -53,9 +53,9 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from facetwin.agents.eval_policy import PolicyLoadError, load_eval_policy
-    from facetwin.agents.evaluation import EvalConfig, EvalError, evaluate, oracle_starts_from
-    from facetwin.agents.sheet import write_sheet
+    from facetwin.agents.policies.loader import PolicyLoadError, load_eval_policy
+    from facetwin.agents.evaluation.closed_loop import EvalConfig, EvalError, evaluate, oracle_starts_from
+    from facetwin.agents.evaluation.sheet import write_sheet
     from facetwin.landmarker_bundle import LandmarkerModelError
     from facetwin.perception import PerceptionError
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from facetwin.cli import CLIError
+from facetwin.app.cli import CLIError
 
 
 def register(subparsers) -> None:
@@ -17,8 +17,8 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from facetwin.agents.checkpoint import RunError
-    from facetwin.agents.onnx_export import export_onnx
+    from facetwin.agents.training.checkpoint import RunError
+    from facetwin.agents.policies.onnx_export import export_onnx
 
     try:
         path = export_onnx(args.run_dir, args.out)

@@ -13,7 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
-from facetwin.cli import CLIError
+from facetwin.app.cli import CLIError
 
 
 def register(subparsers) -> None:
@@ -35,8 +35,8 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from facetwin.agents.checkpoint import RunError
-    from facetwin.agents.finetune import FinetuneSettings, finetune_from_dataset
+    from facetwin.agents.training.checkpoint import RunError
+    from facetwin.agents.training.finetune import FinetuneSettings, finetune_from_dataset
     from facetwin.dataset import DatasetError
 
     if not args.data.is_dir():

@@ -22,7 +22,7 @@ def add_arguments(p: argparse.ArgumentParser, *, target: bool) -> None:
     """The mimic options; `facetwin real mimic` shares them with --port in place of --target."""
     p.add_argument("--source", required=True, metavar="VIDEO|webcam:N", help="video file, image(s), or webcam:N")
     p.add_argument("--policy", required=True, metavar="RUN_DIR|FILE.npz|neutral",
-                   help="training run directory, a ridge policy .npz (python -m facetwin.live.ridge_policy), or neutral")
+                   help="training run directory, a ridge policy .npz (python -m facetwin.app.live.ridge_policy), or neutral")
     p.add_argument("--refine", type=int, default=0, metavar="STEPS",
                    help="refine each answer by STEPS gradient steps through the run's forward model (~1 ms each; "
                         "closer mimicry for latency; default 0)")
@@ -45,12 +45,12 @@ def add_arguments(p: argparse.ArgumentParser, *, target: bool) -> None:
 
 
 def run(args) -> int:
-    from facetwin.cli import CLIError
+    from facetwin.app.cli import CLIError
     from facetwin.landmarker_bundle import LandmarkerModelError
-    from facetwin.live import FaceLossConfig, MimicConfig, run_mimic
-    from facetwin.live.policies import PolicyLoadError
-    from facetwin.live.side_by_side import SideBySideError
-    from facetwin.live.targets import TargetError
+    from facetwin.app.live import FaceLossConfig, MimicConfig, run_mimic
+    from facetwin.app.live.policies import PolicyLoadError
+    from facetwin.app.live.side_by_side import SideBySideError
+    from facetwin.app.live.targets import TargetError
     from facetwin.perception import OneEuroConfig, PerceptionError
     from facetwin.spec import CommandError
 

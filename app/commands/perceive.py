@@ -26,7 +26,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from facetwin.cli import CLIError
+    from facetwin.app.cli import CLIError
     from facetwin.landmarker_bundle import LandmarkerModelError
     from facetwin.perception import FacePerceiver, OneEuroConfig, PerceptionError, open_source
     from facetwin.perception.export import PerceivedFrame, check_output_path, write_perceived

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facetwin.cli import CLIError
+from facetwin.app.cli import CLIError
 
 VIRTUAL = "virtual"
 
@@ -90,7 +90,7 @@ def register(subparsers) -> None:
 
     p = sub.add_parser("mimic", help="a person's face drives the servos (facetwin mimic --target PORT)")
     p.add_argument("--port", required=True, metavar="PORT|virtual", help="serial port of the bus, or virtual")
-    from facetwin.commands import mimic as mimic_command
+    from facetwin.app.commands import mimic as mimic_command
 
     mimic_command.add_arguments(p, target=False)
     p.set_defaults(func=_mimic)
@@ -328,7 +328,7 @@ def _play(args) -> int:
 
 def _collect(args) -> int:
     from facetwin.dataset import DatasetError
-    from facetwin.live.real_collect import TWIN_CAMERA, RealCollectConfig, collect_real, open_camera
+    from facetwin.app.live.real_collect import TWIN_CAMERA, RealCollectConfig, collect_real, open_camera
     from facetwin.spec import default_spec
 
     camera_name = args.camera or (TWIN_CAMERA if args.port == VIRTUAL else None)
@@ -365,7 +365,7 @@ def _collect(args) -> int:
 
 
 def _mimic(args) -> int:
-    from facetwin.commands import mimic as mimic_command
+    from facetwin.app.commands import mimic as mimic_command
 
     args.target = args.port
     return mimic_command.run(args)

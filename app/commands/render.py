@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facetwin.cli import CLIError
+from facetwin.app.cli import CLIError
 
 
 def register(sub) -> None:

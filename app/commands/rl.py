@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from facetwin.cli import CLIError
+from facetwin.app.cli import CLIError
 
 
 def register(subparsers) -> None:
@@ -32,7 +32,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from facetwin.agents import residual_rl as rl
+    from facetwin.agents.training import residual_rl as rl
 
     if args.steps < 1 or args.eval_episodes < 1 or args.pairs < 30:
         raise CLIError("--steps and --eval-episodes must be at least 1, --pairs at least 30")
@@ -43,7 +43,7 @@ def run(args) -> int:
     except (rl.RLUnavailableError, ValueError) as exc:
         raise CLIError(str(exc)) from exc
     if args.policy is not None:
-        from facetwin.agents.checkpoint import RunError, load_policy
+        from facetwin.agents.training.checkpoint import RunError, load_policy
 
         try:
             base = load_policy(args.policy)

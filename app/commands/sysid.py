@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facetwin.cli import CLIError
+from facetwin.app.cli import CLIError
 
 
 def register(subparsers) -> None:
@@ -46,7 +46,7 @@ def register(subparsers) -> None:
 
 def load_pairs(data: Path, episodes: int | None):
     from facetwin.dataset import load_arrays
-    from facetwin.live.real_collect import CAPTURE_FRAME
+    from facetwin.app.live.real_collect import CAPTURE_FRAME
     from facetwin.sim.sysid import SysidPairs
 
     arrays = load_arrays(data, landmarks=False)
@@ -59,7 +59,7 @@ def load_pairs(data: Path, episodes: int | None):
 
 
 def _recorded_render_size(data: Path) -> int:
-    from facetwin.live.real_collect import read_real_config
+    from facetwin.app.live.real_collect import read_real_config
 
     recorded = read_real_config(data)
     return recorded.render_size if recorded is not None else 384

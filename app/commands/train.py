@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from facetwin.cli import CLIError
+from facetwin.app.cli import CLIError
 
 MODEL_CHOICES = ("kan-attn", "kan", "mlp", "linear", "knn")  # agents.models.MODEL_KINDS, without importing torch
 # auto: the expression objective for the gradient-trained kinds (it measured better in the closed loop on
@@ -74,11 +74,11 @@ def parse_hparams(items: list[str]) -> dict:
 
 
 def run(args) -> int:
-    from facetwin.agents.aggregation import AggregationSettings
-    from facetwin.agents.expression_objective import ExpressionSettings
-    from facetwin.agents.landmark_forward import TEACHER_WEIGHTS_FILE, LandmarkSettings, load_teacher
-    from facetwin.agents.loop import FitSettings
-    from facetwin.agents.train import train_from_dataset
+    from facetwin.agents.forward.aggregation import AggregationSettings
+    from facetwin.agents.forward.expression_objective import ExpressionSettings
+    from facetwin.agents.forward.landmark import TEACHER_WEIGHTS_FILE, LandmarkSettings, load_teacher
+    from facetwin.agents.training.minibatch import FitSettings
+    from facetwin.agents.training.train import train_from_dataset
     from facetwin.dataset import DatasetError
     from facetwin.landmarker_bundle import LandmarkerModelError
 
@@ -99,8 +99,8 @@ def run(args) -> int:
     if args.forward is not None:
         if objective != "expression":
             raise CLIError("--forward is for the expression objective (kan-attn, kan, mlp)")
-        from facetwin.agents.checkpoint import RunConfig, check_spec
-        from facetwin.agents.forward_model import load_forward
+        from facetwin.agents.training.checkpoint import RunConfig, check_spec
+        from facetwin.agents.forward.direct import load_forward
         from facetwin.spec import default_spec
 
         try:

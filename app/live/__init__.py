@@ -1,4 +1,4 @@
-"""facetwin.live: a person's video or webcam driving the twin or the servos, frame by frame.
+"""facetwin.app.live: a person's video or webcam driving the twin or the servos, frame by frame.
 
 This package is the composition layer behind ``facetwin mimic``, like the CLI: it joins perception,
 a policy (facetwin.agents), the twin (facetwin.sim) and the servo bridge (facetwin.real). Unlike the
@@ -10,7 +10,7 @@ One-Euro) -> face_loss.py (hold, then ease to neutral, when no face) -> policy -
 side_by_side.py (optional video) ; stats.py records timings and the mimicry trace; pipeline.py runs it.
 """
 
-from facetwin.live.face_loss import FaceLossConfig, FaceLossHold
-from facetwin.live.pipeline import MimicConfig, MimicResult, run_mimic
+from facetwin.app.live.face_loss import FaceLossConfig, FaceLossHold
+from facetwin.app.live.pipeline import MimicConfig, MimicResult, run_mimic
 
 __all__ = ["FaceLossConfig", "FaceLossHold", "MimicConfig", "MimicResult", "run_mimic"]

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
-from facetwin.live.face_loss import FaceLossConfig, FaceLossHold
-from facetwin.live.frames import LatestFrames, SequentialFrames, TimedFrame
-from facetwin.live.stats import FrameRecord, MimicStats, smile, summarise
+from facetwin.app.live.face_loss import FaceLossConfig, FaceLossHold
+from facetwin.app.live.frames import LatestFrames, SequentialFrames, TimedFrame
+from facetwin.app.live.stats import FrameRecord, MimicStats, smile, summarise
 from facetwin.perception import Frame, OneEuroConfig
 from facetwin.perception.sources import FALLBACK_FPS
 
@@ -94,7 +94,7 @@ class MimicLoop:
         return record
 
     def _draw(self, frame: Frame, t: float, person_bs, twin_bs) -> None:
-        from facetwin.live.side_by_side import compose
+        from facetwin.app.live.side_by_side import compose
 
         h = self.render_height
         caption = f"frame {frame.index}  t={t:.2f}s" + ("" if person_bs is not None else "  (no face)")
@@ -110,9 +110,9 @@ def run_mimic(config: MimicConfig, *, policy=None, target=None) -> MimicResult:
     ``config.target`` (the caller then owns the target and closes it).
     """
     os.environ.setdefault("MUJOCO_GL", "egl")
-    from facetwin.live.policies import load_policy
-    from facetwin.live.side_by_side import SideBySideWriter
-    from facetwin.live.targets import open_target
+    from facetwin.app.live.policies import load_policy
+    from facetwin.app.live.side_by_side import SideBySideWriter
+    from facetwin.app.live.targets import open_target
     from facetwin.perception import FacePerceiver, open_source
     from facetwin.spec import default_spec
 

@@ -2,7 +2,7 @@
 
 ``load_policy(text)`` accepts
 - ``neutral``: always command 0 (checks the pipeline and the latency without any model);
-- a ``.npz`` file written by ``facetwin.live.ridge_policy`` (a linear inverse model fitted on the twin);
+- a ``.npz`` file written by ``facetwin.app.live.ridge_policy`` (a linear inverse model fitted on the twin);
 - a training run directory, loaded by ``facetwin.agents.load_policy``.
 """
 
@@ -47,9 +47,9 @@ def load_policy(text: str, n_servos: int, refine_steps: int = 0) -> Policy:
                               f"a ridge policy .npz, or '{NEUTRAL}'")
     if path.is_file():
         if path.suffix != ".npz":
-            raise PolicyLoadError(f"policy {path}: a file must be a ridge policy .npz (facetwin.live.ridge_policy); "
+            raise PolicyLoadError(f"policy {path}: a file must be a ridge policy .npz (facetwin.app.live.ridge_policy); "
                                   "a trained policy is given by its run directory")
-        from facetwin.live.ridge_policy import RidgePolicy
+        from facetwin.app.live.ridge_policy import RidgePolicy
 
         return checked(RidgePolicy.load(path), n_servos, str(path))
     load_run = _run_loader()
@@ -67,7 +67,7 @@ def _run_loader():
     """facetwin.agents' run loader: the package's export, or the module that defines it."""
     import importlib
 
-    for module in ("facetwin.agents", "facetwin.agents.checkpoint"):
+    for module in ("facetwin.agents", "facetwin.agents.training.checkpoint"):
         try:
             loader = getattr(importlib.import_module(module), "load_policy", None)
         except ImportError:

@@ -142,7 +142,7 @@ def read_real_config(root: Path) -> RealCollectConfig | None:
 
 
 def _write_config(root: Path, config: RealCollectConfig, perturbation) -> None:
-    write_collection_record(root, COLLECTION_PATH, "facetwin.live.real_collect", config,
+    write_collection_record(root, COLLECTION_PATH, "facetwin.app.live.real_collect", config,
                             perturbation=perturbation.to_json() if perturbation is not None else None)
 
 

@@ -4,7 +4,7 @@ It stands in for a trained policy where none exists yet (demos, checks of the li
 is driven through commands from the expert motion strategy, its fast-path expression is read out, and
 commands are regressed on expressions. Fitting 600 poses takes a few seconds on a CPU.
 
-    python -m facetwin.live.ridge_policy OUT.npz [--samples 600] [--seed 0]
+    python -m facetwin.app.live.ridge_policy OUT.npz [--samples 600] [--seed 0]
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class RidgePolicy:
     def load(cls, path: str | Path) -> "RidgePolicy":
         with np.load(path) as data:
             if "weights" not in data:
-                raise ValueError(f"{path} holds no 'weights' array; write it with facetwin.live.ridge_policy")
+                raise ValueError(f"{path} holds no 'weights' array; write it with facetwin.app.live.ridge_policy")
             return cls(np.asarray(data["weights"], dtype=np.float64))
 
 
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     import os
 
     os.environ.setdefault("MUJOCO_GL", "egl")
-    p = argparse.ArgumentParser(prog="python -m facetwin.live.ridge_policy", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m facetwin.app.live.ridge_policy", description=__doc__.split("\n\n")[0])
     p.add_argument("out", type=Path, help="where to write the policy (.npz)")
     p.add_argument("--samples", type=int, default=600)
     p.add_argument("--seed", type=int, default=0)
