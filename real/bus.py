@@ -70,11 +70,17 @@ class ServoBus:
         timeout_ms: float = 20.0,
         retries: int = 3,
         release_torque_on_close: bool = True,
+        goal_limits: Mapping[int, tuple[int, int]] | None = None,
     ):
         self.port = port
         self.baudrate = baudrate
         self.retries = retries
         self.release_torque_on_close = release_torque_on_close
+        # id -> (min, max) ticks: every goal this bus sends is clamped here first, whoever computed it
+        # (a command, or goal = present before torque on / in an emergency stop, where `present` came off
+        # the wire and may be garbage that passed the 8-bit checksum). The servo's own EEPROM limits are
+        # the second line, never the first.
+        self.goal_limits: dict[int, tuple[int, int]] = dict(goal_limits or {})
         self._port = _Port(port, timeout_ms)
         self._packets = sdk.sms_sts(self._port)
         self._known_ids: set[int] = set()
@@ -203,6 +209,8 @@ class ServoBus:
     def write(self, servo_id: int, register: ct.Register, value: int, *, check_status: bool = True) -> None:
         if not register.writable:
             raise ValueError(f"{register.name} is read-only")
+        if register == ct.GOAL_POSITION:
+            value = self._clamp_goal(servo_id, value)
         data = list(ct.encode_value(register, value))
 
         def call():
@@ -230,8 +238,12 @@ class ServoBus:
         """Goal positions (ticks) for many servos in one packet, with speed (ticks/s) and acceleration (x100 ticks/s^2)."""
         tail = ct.encode_value(ct.GOAL_TIME, 0) + ct.encode_value(ct.GOAL_SPEED, speed)
         acc = ct.encode_value(ct.ACCELERATION, acceleration)
-        payloads = {sid: acc + ct.encode_value(ct.GOAL_POSITION, int(t)) + tail for sid, t in goals.items()}
+        payloads = {sid: acc + ct.encode_value(ct.GOAL_POSITION, self._clamp_goal(sid, t)) + tail for sid, t in goals.items()}
         self.sync_write(ct.GOAL_BLOCK_ADDRESS, ct.GOAL_BLOCK_SIZE, payloads)
+
+    def _clamp_goal(self, servo_id: int, ticks: int) -> int:
+        lo, hi = self.goal_limits.get(int(servo_id), (0, ct.TICKS_PER_REV - 1))
+        return min(max(int(ticks), lo), hi)
 
     def sync_read(self, register: ct.Register, ids: Iterable[int], *, check_status: bool = True) -> dict[int, int]:
         """One register from many servos (SYNC READ), retrying the IDs whose replies were lost or corrupt.

@@ -14,10 +14,17 @@ angles as the servo's 0-180 travel centred on tick 2048:
 
 Interactive calibration (facetwin.real.calibrate) replaces neutral/min/max with measured ticks. Every
 conversion clamps to [min_ticks, max_ticks], whichever way it is called.
+
+The file carries a `checksum` of its contents (sha256 of the table as canonical JSON), written before the
+servo table: these numbers are the limits that keep the skin whole, and a truncated or bit-flipped file
+can still be valid YAML with plausible ticks. A file without the line (older, or edited by hand on
+purpose, after deleting it) is read on trust.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
 import warnings
@@ -30,6 +37,7 @@ import yaml
 from facetwin.spec import FaceSpec, default_spec
 
 FORMAT_VERSION = 1
+TOP_KEYS = ("format", "robot", "spec_fingerprint", "source", "checksum", "servos")
 
 
 class CalibrationError(ValueError):
@@ -130,7 +138,7 @@ class Calibration:
 
     # -- files -----------------------------------------------------------------------------------
     def to_dict(self) -> dict:
-        return {
+        body = {
             "format": FORMAT_VERSION,
             "robot": self.robot,
             "spec_fingerprint": self.spec.fingerprint,
@@ -146,6 +154,8 @@ class Calibration:
                 for s in self.servos
             },
         }
+        servos = body.pop("servos")
+        return {**body, "checksum": content_checksum({**body, "servos": servos}), "servos": servos}
 
     def save(self, path: str | Path) -> Path:
         p = Path(path)
@@ -165,16 +175,21 @@ class Calibration:
             )
         try:
             raw = yaml.safe_load(p.read_text())
-        except (OSError, yaml.YAMLError) as exc:
-            raise CalibrationError(f"cannot read calibration {p}: {exc}") from exc
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:  # YAML errors span lines: keep the first
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise CalibrationError(f"cannot read calibration {p} ({first}; truncated or damaged?); {RECALIBRATE}") from exc
         return cls.from_dict(raw, spec, source=str(p))
 
     @classmethod
     def from_dict(cls, raw: dict, spec: FaceSpec, source: str = "calibration") -> Calibration:
         if not isinstance(raw, dict) or not isinstance(raw.get("servos"), dict):
-            raise CalibrationError(f"{source}: expected a mapping with a `servos` table")
+            raise CalibrationError(f"{source}: expected a mapping with a `servos` table (empty, truncated or damaged?); {RECALIBRATE}")
+        unknown = [str(k) for k in raw if k not in TOP_KEYS]
+        if unknown:
+            raise CalibrationError(f"{source}: unknown entries {unknown} (damaged?); {RECALIBRATE}")
         if raw.get("robot") != spec.name:
-            raise CalibrationError(f"{source}: calibrates robot {raw.get('robot')!r}, but the face spec is {spec.name!r}")
+            raise CalibrationError(f"{source}: calibrates robot {raw.get('robot')!r}, but the face spec is {spec.name!r}; "
+                                   f"use that robot's spec, or {RECALIBRATE}")
         table = raw["servos"]
         missing = [n for n in spec.names if n not in table]
         extra = [n for n in table if n not in spec.names]
@@ -200,10 +215,30 @@ class Calibration:
                     )
                 )
         except (KeyError, TypeError, ValueError) as exc:
-            raise CalibrationError(f"{source}: servo {name!r} entry malformed ({exc!r}); needs bus_id, neutral_ticks, min_ticks, max_ticks, direction") from exc
+            raise CalibrationError(f"{source}: servo {name!r} entry malformed ({exc!r}); needs bus_id, neutral_ticks, "
+                                   f"min_ticks, max_ticks, direction; {RECALIBRATE}") from exc
         cal = cls(robot=spec.name, servos=tuple(servos), spec=spec, source=str(raw.get("source", "interactive")))
         validate(cal, source)
+        # last, so that a file with a plain mistake gets the specific message above
+        if "checksum" in raw:
+            body = {k: v for k, v in raw.items() if k != "checksum"}
+            if raw["checksum"] != content_checksum(body):
+                raise CalibrationError(
+                    f"{source}: contents do not match their checksum (damaged or truncated, or edited by hand); "
+                    f"{RECALIBRATE}, or for a deliberate edit delete the checksum line")
         return cal
+
+
+RECALIBRATE = "re-run `facetwin real calibrate --port PORT` (or `--from-spec` for a first file)"
+
+
+def content_checksum(body: dict) -> str:
+    """sha256 of the calibration table as canonical JSON (key order and YAML layout do not count)."""
+    try:
+        text = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    except (TypeError, ValueError):  # keys of mixed types after damage: cannot match a written checksum
+        text = repr(body)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def validate(cal: Calibration, source: str = "calibration") -> None:
@@ -218,7 +253,7 @@ def validate(cal: Calibration, source: str = "calibration") -> None:
         if not (0 <= s.min_ticks < s.neutral_ticks < s.max_ticks <= top):
             problems.append(f"{s.name}: needs 0 <= min_ticks < neutral_ticks < max_ticks <= {top} (got {s.min_ticks}, {s.neutral_ticks}, {s.max_ticks})")
     if problems:
-        raise CalibrationError(f"{source}: " + "; ".join(problems))
+        raise CalibrationError(f"{source}: " + "; ".join(problems) + f"; {RECALIBRATE}")
 
 
 def default_calibration_path(spec: FaceSpec | None = None) -> Path:

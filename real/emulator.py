@@ -5,10 +5,14 @@ the emulator answers on the master the way a chain of STS servos answers on the 
 REG_WRITE/ACTION, SYNC READ (each servo in turn) and SYNC WRITE (no answer). Each servo keeps its own
 control table; goal positions are reached with the servo's speed and acceleration limits, advanced in
 real time. Faults can be injected while it runs (dropped replies, bad checksums, unplugged IDs, an
-overloaded (stalled) servo, forced status bits).
+overloaded (stalled) servo, forced status bits, replies rewritten by a test); `Faults` is the one
+mechanism, which the bus tests, the soak (facetwin.real.soak) and the packet fuzzing all drive.
 
 Behaviour choices (documented because the STS3032 data sheet does not pin them down):
-- a goal outside the EEPROM angle limits is clamped to them (no error bit);
+- a goal outside the EEPROM angle limits is clamped to them (no error bit), and counted in
+  `goals_outside_limits`: the host must never rely on this clamp, so the tests assert the count stays 0;
+- an instruction whose answer would exceed the 250-byte packet limit gets no answer (as for an unknown
+  instruction); malformed instructions never stop the emulator;
 - torque off leaves the goal register alone, so enabling torque drives to the old goal (the driver
   writes goal = present before enabling, as it must on hardware);
 - an overloaded servo stalls and reports OVERLOAD while torque is on, and does NOT release itself:
@@ -33,7 +37,7 @@ import numpy as np
 from facetwin.real import control_table as ct
 from facetwin.real.calibration import Calibration
 from facetwin.real.control_table import Instruction, StatusError
-from facetwin.real.protocol import Packet, PacketParser, encode_status
+from facetwin.real.protocol import MAX_LENGTH, Packet, PacketParser, encode_status
 
 
 @dataclass
@@ -45,6 +49,8 @@ class Faults:
     unplugged: set[int] = field(default_factory=set)  # IDs that never answer
     overload: set[int] = field(default_factory=set)  # IDs that stall and report OVERLOAD while torque is on
     status_bits: dict[int, StatusError] = field(default_factory=dict)  # forced bits, e.g. {5: OVERHEAT}
+    corrupt_ids: set[int] = field(default_factory=set)  # IDs whose every reply has a bad checksum (one bad lead)
+    garble: Callable[[bytes], bytes] | None = None  # rewrites each reply before it goes out (fuzzing the driver)
     seed: int | None = 0
 
 
@@ -70,6 +76,8 @@ class _Servos:
         self.vel = np.zeros(n)
         self.stalled = np.zeros(n, dtype=bool)
         self.pending: list[tuple[int, bytes] | None] = [None] * n  # REG_WRITE, applied by ACTION
+        self.goals_outside_limits = 0  # goals received beyond the EEPROM limits (then clamped)
+        self.last_goal_outside: tuple[int, int, int, int] | None = None  # (id, goal, min, max)
         for i, sid in enumerate(self.ids):
             self._put(i, ct.MODEL_NUMBER, model_number)
             self._put(i, ct.ID, sid)
@@ -110,6 +118,9 @@ class _Servos:
         lo, hi = self.get(i, ct.MIN_ANGLE_LIMIT), self.get(i, ct.MAX_ANGLE_LIMIT)
         goal = self.get(i, ct.GOAL_POSITION)
         if hi > lo and not lo <= goal <= hi:
+            if address < ct.GOAL_POSITION.address + ct.GOAL_POSITION.size and address + len(data) > ct.GOAL_POSITION.address:
+                self.goals_outside_limits += 1
+                self.last_goal_outside = (self.ids[i], goal, lo, hi)
             self._put(i, ct.GOAL_POSITION, int(np.clip(goal, lo, hi)))
 
     def _publish(self, i: int) -> None:
@@ -204,6 +215,7 @@ class ServoEmulator:
         self.packets_seen = 0
         self.replies_dropped = 0
         self.replies_corrupted = 0
+        self._parser = PacketParser()
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> ServoEmulator:
@@ -216,7 +228,6 @@ class ServoEmulator:
     def serve_forever(self) -> None:
         """Serve in the calling thread until `stop()` (or Ctrl-C, which propagates)."""
         self._start_notifier()
-        parser = PacketParser()
         last_notify = 0.0
         try:
             while not self._stop.is_set():
@@ -227,8 +238,7 @@ class ServoEmulator:
                         data = os.read(self.master_fd, 4096)
                     except OSError:
                         break
-                    for packet in parser.feed(data):
-                        self._handle(packet)
+                    self.feed(data)
                 if self.on_positions is not None and time.monotonic() - last_notify >= self.positions_period_s:
                     last_notify = time.monotonic()
                     with self._notify:
@@ -255,7 +265,18 @@ class ServoEmulator:
     def __exit__(self, *exc) -> None:
         self.stop()
 
+    def feed(self, data: bytes) -> None:
+        """Bytes as they come off the wire: every whole instruction in them is handled and answered on the pty.
+        `serve_forever` calls this; a test may call it directly (with something reading `slave_fd`)."""
+        for packet in self._parser.feed(data):
+            self._handle(packet)
+
     # -- inspection (tests, the twin hook) ------------------------------------------------------
+    @property
+    def goals_outside_limits(self) -> int:
+        """Goal positions received beyond a servo's EEPROM angle limits (calibrated limits): must stay 0."""
+        return self.servos.goals_outside_limits
+
     def positions(self) -> dict[int, int]:
         with self._lock:
             self._advance()
@@ -270,6 +291,11 @@ class ServoEmulator:
 
     def torque_enabled(self, servo_id: int) -> bool:
         return self.register(servo_id, ct.TORQUE_ENABLE) == 1
+
+    def torques(self) -> dict[int, bool]:
+        """Every servo's torque-enable flag at once (no dynamics step: cheap enough to ask every tick)."""
+        with self._lock:
+            return {sid: self.servos.get(i, ct.TORQUE_ENABLE) == 1 for sid, i in self.servos.slot.items()}
 
     def commands(self) -> np.ndarray:
         """Present positions as normalised commands in the spec's order (what the twin hook receives)."""
@@ -333,7 +359,7 @@ class ServoEmulator:
                         self.servos.write(i, address, prm[k + 1 : k + 1 + size])
             elif ins == Instruction.SYNC_READ and len(prm) >= 2:
                 address, size = prm[0], prm[1]
-                for sid in prm[2:]:
+                for sid in prm[2:] if size + 6 <= MAX_LENGTH else ():
                     i = self._present(sid)
                     if i is not None:
                         replies.append(encode_status(sid, self._status(i), self.servos.read(i, address, size)))
@@ -347,6 +373,8 @@ class ServoEmulator:
                 for i in self._targets(p.servo_id):
                     data = b""
                     if ins == Instruction.READ and len(prm) == 2:
+                        if prm[1] + 6 > MAX_LENGTH:
+                            continue  # no servo can answer that in one packet: it stays silent
                         data = self.servos.read(i, prm[0], prm[1])
                     elif ins == Instruction.WRITE and len(prm) >= 2:
                         self.servos.write(i, prm[0], prm[1:])
@@ -360,13 +388,16 @@ class ServoEmulator:
 
     def _reply(self, replies: list[bytes], request_bytes: int) -> None:
         out = bytearray()
+        faults = self.faults
         for r in replies:
-            if self._rng.random() < self.faults.drop_probability:
+            if self._rng.random() < faults.drop_probability:
                 self.replies_dropped += 1
                 continue
-            if self._rng.random() < self.faults.corrupt_probability:
+            if r[2] in faults.corrupt_ids or self._rng.random() < faults.corrupt_probability:
                 self.replies_corrupted += 1
                 r = r[:-1] + bytes([r[-1] ^ 0x5A])
+            if faults.garble is not None:
+                r = bytes(faults.garble(r))
             out += r
         # The request's and the replies' bytes take 10 bit-times each on a real 8N1 wire; an unanswered
         # packet (sync write) still occupies the bus before the next one can arrive.

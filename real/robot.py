@@ -41,7 +41,9 @@ class FaceRobot:
         self.ids = list(self.calibration.ids)
         if port is None and not safety.dry_run:
             raise ValueError("FaceRobot needs a serial port (or SafetyConfig(dry_run=True))")
-        self.bus = None if safety.dry_run else ServoBus(port, baudrate or self.spec.baudrate, timeout_ms=timeout_ms, retries=retries)
+        limits = {s.bus_id: (s.min_ticks, s.max_ticks) for s in self.calibration.servos}
+        self.bus = None if safety.dry_run else ServoBus(port, baudrate or self.spec.baudrate, timeout_ms=timeout_ms,
+                                                        retries=retries, goal_limits=limits)
         self.slew = SlewLimiter(len(self.ids), safety.max_rate, safety.max_step)
         self.watchdog = Watchdog(safety.watchdog_s)
         self.state = "idle"

@@ -59,7 +59,7 @@ class SysidConfig:
     seed: int = 0
     head_weight: float = HEAD_WEIGHT
     readout: str = "fast"  # "fast" (landmarks -> blendshape model) or "pixels" (render + full landmarker)
-    read_every: int = 1  # read only every k-th frame (all are still driven): pixels cost ~50 ms a read
+    read_every: int = 1  # read only every k-th frame (all are still driven): pixel reads are slow
     render_size: int = 384  # pixels readout: render size, as the recording's camera
     start: Perturbation | None = None  # search from here (e.g. a fast-readout fit) instead of nominal
     progress: bool = False
@@ -262,7 +262,7 @@ def identify(twin, pairs: SysidPairs, config: SysidConfig = SysidConfig()) -> Sy
 class PixelReadout:
     """Reads the twin as a camera would: render, then the full face landmarker (image mode, frames independent).
 
-    About 40-60 ms a frame on a CPU against ~1.5 ms for the fast path: use it on a subset of rows
+    Far slower than the fast path (docs/experiments.md#pixel-readout): use it on a subset of rows
     (`read_every`), but it compares like with like when the recording was read from pixels.
     """
 

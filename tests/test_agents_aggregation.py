@@ -14,6 +14,7 @@ from facetwin.agents.forward.aggregation import AggregationSettings, aggregate, 
 from facetwin.agents.forward.expression_objective import Coupling, ExpressionSettings, TargetSampler
 from facetwin.agents.forward.landmark import LandmarkSettings
 from facetwin.agents.training.minibatch import FitSettings
+from facetwin.agents.training.config import TrainConfig
 from facetwin.agents.training.train import train_from_arrays
 from facetwin.app.cli import main
 from facetwin.dataset import DatasetWriter, EpisodeFrames
@@ -42,9 +43,9 @@ def recorded(twin, query):
 @pytest.fixture(scope="module")
 def expression_run(recorded):
     c, e, lm = recorded
-    return train_from_arrays(e, c, model="mlp", objective="expression", landmarks=lm, landmark_settings=SMALL,
-                             settings=FitSettings(epochs=20, progress=False),
-                             expression_settings=ExpressionSettings(epochs=5, progress=False))
+    config = TrainConfig(model="mlp", objective="expression", landmark=SMALL, fit=FitSettings(epochs=20, progress=False),
+                         expression=ExpressionSettings(epochs=5, progress=False))
+    return train_from_arrays(e, c, config, landmarks=lm)
 
 
 def _error(model, commands, expressions):
@@ -77,10 +78,9 @@ def test_every_twin_query_is_counted_in_the_runs_data_budget(recorded, query, tm
     c, e, lm = recorded
     tiny = LandmarkSettings(hidden=(64,), epochs=2, distil_samples=500, distil_hidden=(64,), distil_epochs=2)
     rounds = AggregationSettings(rounds=2, targets=20, distil_samples=200, teacher_epochs=1, distil_epochs=1, policy_epochs=1)
-    result = train_from_arrays(e, c, model="mlp", objective="expression", landmarks=lm, landmark_settings=tiny,
-                               settings=FitSettings(epochs=1, progress=False), out_dir=tmp_path / "run",
-                               expression_settings=ExpressionSettings(epochs=1, progress=False),
-                               aggregation=rounds, query=query)
+    config = TrainConfig(model="mlp", objective="expression", landmark=tiny, fit=FitSettings(epochs=1, progress=False),
+                         expression=ExpressionSettings(epochs=1, progress=False), aggregation=rounds)
+    result = train_from_arrays(e, c, config, landmarks=lm, out_dir=tmp_path / "run", query=query)
     record = json.loads((result.run_dir / "config.json").read_text())["training"]["aggregation"]
     assert [r["queries"] for r in record["rounds"]] == [40, 40]
     assert record["twin_queries"] == 80 and record["twin_samples"] == len(c) + 80
@@ -104,7 +104,8 @@ def test_train_cli_queries_the_twin_by_default_and_states_the_data_budget(record
 def test_rounds_without_a_twin_to_query_are_a_clear_error(recorded):
     c, e, lm = recorded
     with pytest.raises(ValueError, match="query the twin"):
-        train_from_arrays(e, c, model="mlp", objective="expression", landmarks=lm, aggregation=AggregationSettings())
+        train_from_arrays(e, c, TrainConfig(model="mlp", objective="expression", aggregation=AggregationSettings()),
+                          landmarks=lm)
 
 
 def test_train_cli_refuses_negative_rounds(tmp_path, capsys):

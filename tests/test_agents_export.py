@@ -7,7 +7,7 @@ import onnx
 import pytest
 from onnx.reference import ReferenceEvaluator
 
-from facetwin.agents.training.checkpoint import load_policy
+from facetwin.agents.training.checkpoint import load_run_policy
 from facetwin.agents.forward.synthetic_face import SyntheticFace
 from facetwin.app.cli import main
 from facetwin.dataset import DatasetWriter, EpisodeFrames
@@ -39,7 +39,7 @@ def run(dataset, tmp_path_factory):
 
 
 def test_train_cli_writes_a_run_split_by_episode(run, capsys):
-    policy = load_policy(run)
+    policy = load_run_policy(run)
     assert policy.kind == "kan-attn"
     assert policy.config.training["split"] == "episode"
     assert policy.config.training["n_val"] == 120  # 2 of 6 episodes of 60 frames
@@ -55,14 +55,14 @@ def test_onnx_export_is_checked_and_computes_the_policy(run, tmp_path):
     assert meta["servo_names"].split(",") == list(default_spec().names)
     x = SyntheticFace().sample(5, seed=99)[0]
     (commands,) = ReferenceEvaluator(model).run(None, {"expression": x})
-    np.testing.assert_allclose(commands, load_policy(run)(x), atol=1e-5)
+    np.testing.assert_allclose(commands, load_run_policy(run)(x), atol=1e-5)
 
 
 def test_hyper_parameters_are_set_from_the_command_line_and_kept_in_the_run(dataset, tmp_path):
     out = tmp_path / "mlp"
     assert main(["train", "--data", str(dataset), "--model", "mlp", "--out", str(out), "--epochs", "1",
                  "--objective", "supervised", "--hparam", "hidden=[16,8]", "--hparam", "dropout=0.1", "--no-progress"]) == 0
-    policy = load_policy(out)
+    policy = load_run_policy(out)
     assert policy.config.hparams["hidden"] == [16, 8] and policy.config.hparams["dropout"] == 0.1
     assert [m.out_features for m in policy.model.module.net if hasattr(m, "out_features")] == [16, 8, 25]
 

@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from facetwin.agents.training.checkpoint import RunConfig, RunError, load_policy
+from facetwin.agents.training.checkpoint import RunConfig, RunError, load_run_policy
 from facetwin.agents.evaluation.metrics import ExpressionError, expression_error
 from facetwin.agents.forward.expression_objective import Coupling, ExpressionSettings, TargetSampler
 from facetwin.agents.forward.direct import ForwardSettings, expression_loss, fit_forward, load_forward
 from facetwin.agents.training.minibatch import FitSettings
 from facetwin.agents.forward.synthetic_face import SyntheticFace
+from facetwin.agents.training.config import TrainConfig
 from facetwin.agents.training.train import split_validation, train_from_arrays
 from facetwin.app.cli import main
 from facetwin.dataset import DatasetWriter, EpisodeFrames
@@ -48,12 +49,12 @@ def runs(data, tmp_path_factory):
     x, y = data
     out = tmp_path_factory.mktemp("runs")
     settings = FitSettings(epochs=12, batch_size=64, patience=12, seed=0, progress=False)
-    supervised = train_from_arrays(x, y, model="kan-attn", settings=settings, out_dir=out / "supervised")
-    expression = train_from_arrays(
-        x, y, model="kan-attn", settings=settings, out_dir=out / "expression", objective="expression",
-        expression_settings=ExpressionSettings(epochs=12, batch_size=64, seed=0, progress=False, val_targets=1000),
-        forward_settings=ForwardSettings(hidden=(128, 128), epochs=40, batch_size=64),
-    )
+    supervised = train_from_arrays(x, y, TrainConfig(model="kan-attn", fit=settings), out_dir=out / "supervised")
+    expression = train_from_arrays(x, y, TrainConfig(
+        model="kan-attn", fit=settings, objective="expression",
+        expression=ExpressionSettings(epochs=12, batch_size=64, seed=0, progress=False, val_targets=1000),
+        forward=ForwardSettings(hidden=(128, 128), epochs=40, batch_size=64),
+    ), out_dir=out / "expression")
     return supervised, expression
 
 
@@ -115,7 +116,7 @@ def test_expression_run_records_its_objective_and_loads_like_any_run(runs, data)
     assert fwd["blendshape_mae"] < fwd["mean_baseline_blendshape_mae"]
     assert (expression.run_dir / "forward.safetensors").is_file() and not (supervised.run_dir / "forward.safetensors").exists()
     x = data[0][:20]
-    np.testing.assert_allclose(load_policy(expression.run_dir)(x), expression.policy(x), atol=1e-5)
+    np.testing.assert_allclose(load_run_policy(expression.run_dir)(x), expression.policy(x), atol=1e-5)
     f = load_forward(expression.run_dir)
     assert f(torch.as_tensor(data[1][:4])).shape == (4, 55)
 
@@ -124,13 +125,13 @@ def test_expression_run_records_its_objective_and_loads_like_any_run(runs, data)
 def test_closed_form_kinds_refuse_the_expression_objective(kind, data):
     x, y = data
     with pytest.raises(ValueError, match="objective 'supervised'"):
-        train_from_arrays(x[:100], y[:100], model=kind, objective="expression")
+        train_from_arrays(x[:100], y[:100], TrainConfig(model=kind, objective="expression"))
 
 
 def test_unknown_objective_is_a_clear_error(data):
     x, y = data
     with pytest.raises(ValueError, match="choose one of supervised, expression"):
-        train_from_arrays(x[:100], y[:100], model="mlp", objective="imitation")
+        train_from_arrays(x[:100], y[:100], TrainConfig(model="mlp", objective="imitation"))
 
 
 def test_train_cli_defaults_neural_kinds_to_the_expression_objective_and_records_it(tmp_path):
@@ -153,7 +154,7 @@ def test_refining_the_answer_through_the_forward_model_brings_the_face_closer(ru
     x, _ = data
     _, val = split_validation(len(x), 0.1, seed=0)
     targets = TargetSampler(x[val]).sample(300, np.random.default_rng(43))
-    refined = load_policy(expression.run_dir, refine_steps=30)
+    refined = load_run_policy(expression.run_dir, refine_steps=30)
     assert true_error(refined, targets) < 0.95 * true_error(expression.policy, targets)
     commands = refined(targets)
     assert np.abs(commands).max() <= 1.0
@@ -163,10 +164,10 @@ def test_refining_the_answer_through_the_forward_model_brings_the_face_closer(ru
 def test_refining_a_run_without_a_forward_model_is_a_clear_error(runs):
     supervised, expression = runs
     with pytest.raises(RunError, match="forward model"):
-        load_policy(supervised.run_dir, refine_steps=10)
+        load_run_policy(supervised.run_dir, refine_steps=10)
     # a direct forward model (no landmarks in the data) has no teacher to refine through
     with pytest.raises(RunError, match="teacher.safetensors"):
-        load_policy(expression.run_dir, refine_steps=10, refine_through="teacher")
+        load_run_policy(expression.run_dir, refine_steps=10, refine_through="teacher")
 
 
 def test_train_cli_reuses_another_runs_forward_model(tmp_path, runs):

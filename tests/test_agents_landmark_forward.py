@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from facetwin.agents.training.checkpoint import load_policy
+from facetwin.agents.training.checkpoint import load_run_policy
 from facetwin.agents.forward.expression_objective import Coupling, ExpressionSettings
 from facetwin.agents.forward.direct import ForwardSettings, fit_forward
 from facetwin.agents.forward.landmark import (TEACHER_WEIGHTS_FILE, LandmarkSettings, broad_commands, distil,
                                               fit_landmark_forward, fit_structured_forward, load_teacher, save_teacher)
 from facetwin.agents.training.minibatch import FitSettings
 from facetwin.agents.forward.refine import Refiner
+from facetwin.agents.training.config import TrainConfig
 from facetwin.agents.training.train import train_from_arrays
 from facetwin.blendshape_torch import TorchBlendshapes
 from facetwin.app.cli import main
@@ -136,11 +137,11 @@ def test_a_saved_teacher_loads_back_and_refining_through_it_brings_the_twin_clos
 def test_an_expression_run_on_landmarked_data_keeps_its_teacher_for_refinement(pairs, tmp_path):
     (c, e, lm), _ = pairs
     tiny = LandmarkSettings(hidden=(64,), epochs=3, batch_size=128, distil_samples=800, distil_hidden=(64,), distil_epochs=2)
-    result = train_from_arrays(e, c, model="mlp", objective="expression", landmarks=lm, out_dir=tmp_path / "run",
-                               settings=FitSettings(epochs=2, progress=False),
-                               expression_settings=ExpressionSettings(epochs=1, progress=False), landmark_settings=tiny)
+    config = TrainConfig(model="mlp", objective="expression", fit=FitSettings(epochs=2, progress=False),
+                         expression=ExpressionSettings(epochs=1, progress=False), landmark=tiny)
+    result = train_from_arrays(e, c, config, landmarks=lm, out_dir=tmp_path / "run")
     assert (result.run_dir / TEACHER_WEIGHTS_FILE).is_file()
-    policy = load_policy(result.run_dir, refine_steps=2, refine_through="teacher")
+    policy = load_run_policy(result.run_dir, refine_steps=2, refine_through="teacher")
     commands = policy(e[:3])
     assert commands.shape == (3, 25) and np.abs(commands).max() <= 1.0
     # another policy trained on the run's forward model (`--forward`) keeps the same teacher

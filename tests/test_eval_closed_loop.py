@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from facetwin.agents.policies.loader import PolicyLoadError, load_eval_policy
+from facetwin.agents.policies.loader import PolicyLoadError, load_policy
 from facetwin.agents.evaluation.closed_loop import EvalConfig, EvalError, evaluate
 from facetwin.agents.evaluation.metrics import REGIONS
 from facetwin.agents.evaluation.oracle import feasible
@@ -98,18 +98,19 @@ def test_refining_through_the_teacher_without_refine_steps_is_a_one_line_error(t
 
 def test_a_folder_that_is_no_training_run_names_facetwin_train(tmp_path):
     with pytest.raises(PolicyLoadError, match="facetwin train"):
-        load_eval_policy(tmp_path)
+        load_policy(tmp_path)
 
 
 def test_a_trained_run_directory_drives_the_loop(tmp_path, twin, faces_dir):
     """A ridge policy fitted to 150 settled twin pairs, saved as a run, is loaded and evaluated by path."""
+    from facetwin.agents.training.config import TrainConfig
     from facetwin.agents.training.train import train_from_arrays
 
     rng = np.random.default_rng(0)
     commands = rng.uniform(-0.6, 0.6, (150, twin.spec.n))
     expressions = np.array([twin.apply(feasible(c, twin)).expression.vector for c in commands])
-    train_from_arrays(expressions, commands, model="linear", out_dir=tmp_path / "run")
-    policy = load_eval_policy(tmp_path / "run")
+    train_from_arrays(expressions, commands, TrainConfig(model="linear"), out_dir=tmp_path / "run")
+    policy = load_policy(tmp_path / "run")
     assert policy.kind == "linear"
     report = evaluate(policy, faces_dir / "images", twin=twin, config=EvalConfig(oracle_budget=0, max_faces=1))
     (face,) = report.results
@@ -121,12 +122,12 @@ def test_a_file_is_not_a_run_directory(tmp_path):
     bogus = tmp_path / "model.safetensors"
     bogus.write_bytes(b"")
     with pytest.raises(PolicyLoadError, match="not a run directory"):
-        load_eval_policy(bogus)
+        load_policy(bogus)
 
 
 def test_pixel_path_reperceives_the_rendered_twin(twin, faces_dir):
     report = evaluate(
-        load_eval_policy("neutral"), faces_dir / "images", twin=twin,
+        load_policy("neutral"), faces_dir / "images", twin=twin,
         config=EvalConfig(pixels=True, oracle_budget=0, max_faces=1),
     )
     (face,) = report.results
@@ -139,7 +140,7 @@ def test_no_faces_and_bad_settings_are_clear_errors(tmp_path, twin):
     blank = tmp_path / "blank.png"
     cv2.imwrite(str(blank), np.full((64, 64, 3), 127, np.uint8))
     with pytest.raises(EvalError, match="no face was found"):
-        evaluate(load_eval_policy("neutral"), blank, twin=twin, config=EvalConfig(oracle_budget=0))
+        evaluate(load_policy("neutral"), blank, twin=twin, config=EvalConfig(oracle_budget=0))
     with pytest.raises(EvalError, match="max_faces"):
         EvalConfig(max_faces=0)
 

@@ -5,8 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from facetwin.agents.training.checkpoint import load_policy
+from facetwin.agents.training.checkpoint import load_run_policy
 from facetwin.agents.training.minibatch import FitSettings
+from facetwin.agents.training.config import TrainConfig
 from facetwin.agents.training.train import train_from_arrays
 from facetwin.app.cli import main
 from facetwin.dataset import DatasetWriter, EpisodeFrames
@@ -29,8 +30,9 @@ def test_finetune_beats_scratch_on_few_real_rows_and_records_both(tmp_path, caps
     rng = np.random.default_rng(1)
     e_sim, a_sim = _face(rng, 2000)
     pretrained = tmp_path / "sim"
-    train_from_arrays(e_sim, a_sim, model="mlp", hparams={"hidden": [32, 32], "dropout": 0.0}, out_dir=pretrained,
-                      settings=FitSettings(epochs=30, progress=False), val_fraction=0.1)
+    train_from_arrays(e_sim, a_sim, TrainConfig(model="mlp", hparams={"hidden": [32, 32], "dropout": 0.0},
+                                                fit=FitSettings(epochs=30, progress=False), val_fraction=0.1),
+                      out_dir=pretrained)
     shift = np.where(np.arange(SPEC.n) % 3 == 0, 0.15, 0.0)  # a few servos sit off on the built face
     real = tmp_path / "real"
     with DatasetWriter(real, SPEC, fps=10, landmarks=False) as w:
@@ -45,4 +47,4 @@ def test_finetune_beats_scratch_on_few_real_rows_and_records_both(tmp_path, caps
     assert set(mae) == {"zero_shot", "finetuned", "scratch"}
     assert mae["finetuned"] < mae["scratch"] and mae["finetuned"] < mae["zero_shot"]
     assert "beats" in capsys.readouterr().out
-    assert load_policy(out).kind == "mlp" and load_policy(out / "scratch").kind == "mlp"
+    assert load_run_policy(out).kind == "mlp" and load_run_policy(out / "scratch").kind == "mlp"

@@ -14,7 +14,6 @@ from facetwin.app.cli import main
 from facetwin.expression import EXPRESSION_DIM
 from facetwin.app.live import FaceLossConfig, MimicConfig, run_mimic
 from facetwin.app.live.frames import LatestFrames
-from facetwin.app.live.ridge_policy import RidgePolicy
 from facetwin.app.live.targets import TwinTarget
 from facetwin.perception import open_source
 
@@ -26,11 +25,29 @@ STATS_KEYS = {"latency_ms_p50", "latency_ms_p95", "fps", "frames", "frames_witho
               "per_frame", "smile_correlation", "commands_sent"}
 
 
-def constant_policy(value: float = 0.4) -> RidgePolicy:
-    """A ridge policy whose only weight is the constant: the same command for every face seen."""
-    weights = np.zeros((EXPRESSION_DIM + 1, 25))
-    weights[-1] = value
-    return RidgePolicy(weights)
+def constant_policy(value: float = 0.4):
+    """The same command for every face seen: the pipeline takes any callable expression -> commands."""
+    return lambda _expression: np.full(25, value)
+
+
+def save_linear_run(twin, run_dir: Path, samples: int = 200, seed: int = 0) -> Path:
+    """A `linear` (ridge) run directory, as `facetwin train --model linear` writes one, fitted on the twin's own
+    expressions under commands from the expert motion strategy."""
+    from facetwin.agents.policies.kan_attention import servo_regions
+    from facetwin.agents.policies.kinds import build_model
+    from facetwin.agents.training.checkpoint import config_for, save_run
+    from facetwin.motion import make_strategy
+
+    strategy = make_strategy("expert", twin.spec, seed=seed)
+    per_episode = 40
+    # 2 fps along the expert's trajectories: keyframes and the way between them, few repeats.
+    commands = np.concatenate([strategy.episode(i, per_episode, 2.0)
+                               for i in range(-(-samples // per_episode))])[:samples].astype(np.float32)
+    expressions = np.stack([twin.apply(c).expression.vector for c in commands]).astype(np.float32)
+    twin.reset()
+    model = build_model("linear", twin.spec.n, servo_regions(twin.spec))
+    model.fit(expressions, commands, expressions[:0], commands[:0], None)
+    return save_run(run_dir, model, config_for(model, twin.spec))
 
 
 @pytest.fixture(scope="module")
@@ -118,12 +135,11 @@ def test_realtime_frames_drop_rather_than_queue(face_then_blank):
     assert max(ages) < 1.0 / FPS + 0.06
 
 
-def test_the_twin_smiles_when_the_person_smiles(twin):
-    from facetwin.app.live.ridge_policy import fit_on_twin
-
-    policy = fit_on_twin(twin, samples=200)
-    twin.reset()
-    stats = run_mimic(MimicConfig(str(SMILING_VIDEO)), policy=policy, target=TwinTarget(twin)).stats
+def test_the_twin_smiles_when_the_person_smiles(twin, tmp_path):
+    """A ridge policy of the twin, named on the command line as its run directory, makes the twin smile."""
+    run = save_linear_run(twin, tmp_path / "linear", samples=200)
+    stats = run_mimic(MimicConfig(str(SMILING_VIDEO), policy=str(run)), target=TwinTarget(twin)).stats
+    assert stats.policy == str(run)
     person = np.array([r.person_smile for r in stats.per_frame])
     mimic = np.array([r.twin_smile for r in stats.per_frame])
     smiling = slice(30, 68)  # the clip: neutral, a smile from frame ~20, relaxing in the last frames
@@ -172,15 +188,23 @@ def test_virtual_bus_receives_one_safe_command_per_frame(face_then_blank):
 
 
 def test_a_training_run_directory_is_loaded_through_facetwin_agents(tmp_path):
-    checkpoint = pytest.importorskip("facetwin.agents.training.checkpoint", reason="facetwin.agents has no run format yet")
-    from facetwin.agents.policies.kinds import build_model
     from facetwin.agents.policies.kan_attention import servo_regions
-    from facetwin.app.live.policies import load_policy
+    from facetwin.agents.policies.kinds import build_model
+    from facetwin.agents.policies.loader import load_policy
+    from facetwin.agents.training.checkpoint import config_for, save_run
     from facetwin.spec import default_spec
 
     spec = default_spec()
     model = build_model("kan-attn", spec.n, servo_regions(spec))
-    run = checkpoint.save_run(tmp_path / "run", model, checkpoint.config_for(model, spec))
-    policy = load_policy(str(run), spec.n)
+    run = save_run(tmp_path / "run", model, config_for(model, spec))
+    policy = load_policy(str(run), spec)
     command = policy(np.full(EXPRESSION_DIM, 0.3, np.float32))
-    assert command.shape == (25,) and np.all(np.abs(command) <= 1.0)
+    assert policy.kind == "kan-attn" and command.shape == (25,) and np.all(np.abs(command) <= 1.0)
+
+
+def test_a_ridge_npz_file_is_refused_with_where_its_model_went(face_then_blank, tmp_path, capsys):
+    old = tmp_path / "ridge.npz"
+    np.savez(old, weights=np.zeros((EXPRESSION_DIM + 1, 25)))
+    code = main(["mimic", "--source", str(face_then_blank), "--policy", str(old)])
+    err = capsys.readouterr().err
+    assert code == 2 and str(old) in err and "facetwin train --model linear" in err

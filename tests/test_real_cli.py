@@ -1,15 +1,13 @@
 """`facetwin real ...` end to end against an emulated bus on a pty."""
 
-import json
 import subprocess
 import sys
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from facetwin.app.cli import main
+from facetwin.dataset import DatasetWriter, EpisodeFrames
 from facetwin.motion.poses import named_pose
 from facetwin.real.calibration import Calibration
 from facetwin.real.emulator import ServoEmulator
@@ -75,23 +73,37 @@ def test_scan_on_the_virtual_bus_lists_every_face_servo(capsys):
     assert all(name in out for name in SPEC.names)
 
 
-def test_play_replays_a_dataset_action_column(tmp_path, calibration_file, capsys):
+@pytest.fixture
+def two_episodes(tmp_path):
+    """A dataset as `facetwin collect` writes it: episode 0 of 12 frames opening the jaw, episode 1 of 5."""
     n = 12
-    t = np.linspace(0, 1, n)[:, None]
     actions = np.zeros((n, SPEC.n))
-    actions[:, SPEC.index("jaw_open")] = 0.5 * t[:, 0]
-    (tmp_path / "meta").mkdir()
-    (tmp_path / "meta" / "info.json").write_text(json.dumps({"fps": 50, "features": {"action": {"names": list(SPEC.names)}}}))
-    (tmp_path / "data" / "chunk-000").mkdir(parents=True)
-    table = pa.table({"action": [list(a) for a in actions], "episode_index": [0] * n})
-    pq.write_table(table, tmp_path / "data" / "chunk-000" / "episode_000000.parquet")
-    table = pa.table({"action": [list(a) for a in actions[:5]], "episode_index": [1] * 5})
-    pq.write_table(table, tmp_path / "data" / "chunk-000" / "episode_000001.parquet")
-    assert main(["real", "play", str(tmp_path), "--port", "virtual"]) == 0
+    actions[:, SPEC.index("jaw_open")] = np.linspace(0, 0.5, n)
+    root = tmp_path / "dataset"
+    with DatasetWriter(root, fps=50, landmarks=False) as writer:
+        for episode in (actions, actions[:5]):
+            writer.add_episode(EpisodeFrames(episode, episode, np.zeros((len(episode), 55))))
+    return root
+
+
+def test_play_replays_a_dataset_action_column(two_episodes, calibration_file, capsys):
+    assert main(["real", "play", str(two_episodes), "--port", "virtual"]) == 0
     out = capsys.readouterr().out
-    assert f"played {n + 5} frames at 50 fps" in out
-    assert main(["real", "play", str(tmp_path), "--dry-run", "--episode", "1", "--calibration", str(calibration_file)]) == 0
+    assert "played 17 frames at 50 fps" in out
+    assert main(["real", "play", str(two_episodes), "--dry-run", "--episode", "1", "--calibration", str(calibration_file)]) == 0
     assert "played 5 frames" in capsys.readouterr().out
+
+
+def test_play_of_a_missing_or_broken_dataset_is_a_one_line_error(two_episodes, tmp_path, capsys):
+    missing = tmp_path / "no_such_dataset"
+    assert main(["real", "play", str(missing), "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(missing) in err and "facetwin collect" in err
+    info = two_episodes / "meta" / "info.json"
+    info.write_text("{not json")
+    assert main(["real", "play", str(two_episodes), "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(info) in err and "facetwin dataset check" in err
 
 
 def test_emulate_prints_a_pty_path_a_client_can_open():

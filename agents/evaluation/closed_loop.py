@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facetwin.agents.policies.loader import EvalPolicy
+from facetwin.agents.policies.loader import FacePolicy
 from facetwin.agents.evaluation.metrics import REGIONS, ExpressionError, expression_error
 from facetwin.agents.evaluation.oracle import DEFAULT_BUDGET, OracleConfig, OracleResult, feasible, optimise, reach
 from facetwin.agents.evaluation.sheet import SheetTile, crop_face
@@ -248,7 +248,7 @@ class _Clock:
 class ClosedLoop:
     """The twin and perceivers of one evaluation, reused across faces."""
 
-    def __init__(self, policy: EvalPolicy, twin: FaceTwin | None = None, config: EvalConfig | None = None, bundle=None):
+    def __init__(self, policy: FacePolicy, twin: FaceTwin | None = None, config: EvalConfig | None = None, bundle=None):
         from facetwin.perception import FacePerceiver
 
         self.policy, self.config = policy, config or EvalConfig()
@@ -329,7 +329,7 @@ class ClosedLoop:
 
 
 def evaluate(
-    policy: EvalPolicy,
+    policy: FacePolicy,
     faces: str | Path,
     *,
     config: EvalConfig | None = None,

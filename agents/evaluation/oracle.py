@@ -6,9 +6,10 @@ It needs no model of the face, so its answer bounds what any policy could achiev
 a policy's MAE over the oracle's is how far it is from the face's physical best.
 Every candidate goes through the spec's coupling limit first, as any command sent to the face does.
 
-Candidates are settled from wherever the previous one left the face: the settled expression is
-path-independent to ~1e-5 MAE (measured), and skipping the reset's read-out makes a candidate ~3x
-cheaper. The winner is measured again from the neutral face, as the policy's answer is.
+Candidates are settled from wherever the previous one left the face: the settled expression does not
+depend on the path to it, and skipping the reset's read-out makes a candidate much cheaper
+(docs/experiments.md#oracle). The winner is measured again from the neutral face, as the policy's
+answer is.
 """
 
 from __future__ import annotations
@@ -26,10 +27,10 @@ from facetwin.motion.constraints import limit_coupling
 if TYPE_CHECKING:  # the CLI reads DEFAULT_BUDGET at start-up; MuJoCo and cma load only when searching
     from facetwin.sim.twin import FaceTwin, TwinState
 
-# Twin evaluations per face: ~75 CMA-ES generations of 13 in 25 dimensions, 3-8 s a face on a busy 2-core
-# CPU (14 photos: ~2 min). The search is still improving there (measured on two faces: MAE 0.042 / 0.028
-# at 1000, 0.037 / 0.015 at 3000), so the oracle's MAE is an upper bound on the face's true best and a
-# ratio to it flatters a policy somewhat; raise --oracle-budget for a tighter bound.
+# Twin evaluations per face: ~75 CMA-ES generations of 13 in 25 dimensions, which keeps a folder of photos
+# to minutes on a CPU. The search is still improving there (docs/experiments.md#oracle), so the oracle's
+# MAE is an upper bound on the face's true best and a ratio to it flatters a policy somewhat; raise
+# --oracle-budget for a tighter bound.
 DEFAULT_BUDGET = 1000
 
 

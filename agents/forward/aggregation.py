@@ -31,31 +31,12 @@ from facetwin.agents.forward.expression_objective import Coupling, ExpressionSet
 from facetwin.agents.forward.direct import ForwardModel, expression_loss
 from facetwin.agents.forward.landmark import LandmarkForward, broad_commands, fit_teacher_net, label, minibatch_adam
 from facetwin.agents.training.minibatch import resolve_device
+from facetwin.agents.training.config import AggregationSettings  # torch-free, for the CLI's defaults
 from facetwin.agents.evaluation.oracle import reach
 from facetwin.agents.forward.refine import Refiner
 
 # commands (N, S) in [-1, 1], coupling-limited -> (expressions (N, 55), landmarks (N, 478, 3) pixels)
 TwinQuery = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
-
-
-@dataclass
-class AggregationSettings:
-    # two rounds of 2,500 targets against one of 5,000 (the same 10,000 queries), seeds 0 / 1 on the video
-    # frames: the network 0.0210 / 0.0219 against 0.0225 / 0.0222, 30 refinement steps 0.0170 / 0.0168 against
-    # 0.0166 / 0.0171, in 10.9 / 13.3 min against 12.8 / 12.6; the second round's queries found the models
-    # closer to the twin where the policy went (teacher 0.0080-0.0082 against 0.0095-0.0097)
-    rounds: int = 2
-    targets: int = 2500  # per round; the twin is queried twice per target (policy answer, refined answer)
-    refine_steps: int = 30
-    teacher_epochs: int = 10
-    distil_samples: int = 30_000  # broad commands the teacher labels again, next to the queried ones; at most
-    distil_per_row: int = 2  # ... this many per recorded row, for small datasets
-    distil_epochs: int = 10
-    jitter: float = 0.1  # std of the copies of queried commands the teacher labels around them
-    policy_epochs: int = 10
-    lr: float = 1e-3  # for every refit: each starts from a fitted model
-    seed: int = 0
-    device: str | None = None
 
 
 @dataclass

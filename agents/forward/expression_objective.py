@@ -35,6 +35,7 @@ from facetwin.spec import FaceSpec
 from facetwin.agents.forward.direct import ForwardModel, ForwardScore, ForwardSettings, expression_loss, fit_forward, score_forward
 from facetwin.agents.forward.landmark import LandmarkForward, LandmarkSettings, fit_structured_forward
 from facetwin.agents.training.minibatch import BestEpoch, FitHistory, resolve_device
+from facetwin.agents.training.config import OBJECTIVES, ExpressionSettings  # torch-free, for the CLI's defaults
 from facetwin.agents.forward.prototypes import overlay_prototypes
 
 
@@ -109,23 +110,6 @@ class Coupling(nn.Module):
         return command.index_copy(1, self.limited, limited)
 
 
-@dataclass
-class ExpressionSettings:
-    """The expression-space pass (after the supervised one when `pretrain_epochs` > 0)."""
-
-    epochs: int = 40
-    batch_size: int = 256
-    lr: float | None = None  # None: the model kind's default (models.EXPRESSION_LR)
-    anchor: float = 0.0  # weight of the command MSE on real pairs, next to the expression loss
-    patience: int = 10
-    val_targets: int = 4000
-    seed: int = 0
-    device: str | None = None
-    progress: bool = True
-    grid_update_epochs: tuple[int, ...] = (0,)  # KAN grids re-fit to the broad targets before these epochs
-    grid_samples: int = 4096
-
-
 def fit_expression_module(module: nn.Module, forward: ForwardModel, coupling: Coupling,
                           x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
                           settings: ExpressionSettings, mix: TargetMix | None = None) -> FitHistory:
@@ -184,9 +168,6 @@ def fit_expression_module(module: nn.Module, forward: ForwardModel, coupling: Co
         if keeper.end_epoch(epoch, total / len(xt), validate(), bar):
             break
     return keeper.finish(bar)
-
-
-OBJECTIVES = ("supervised", "expression")
 
 
 @dataclass

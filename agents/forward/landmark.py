@@ -2,11 +2,12 @@
 
 A direct MLP from 25 commands to 52 coefficients has to learn the blendshape network's nonlinearity
 from the recorded pairs, and it is wrong exactly where a policy trained through it wants to go:
-at the commands CMA-ES finds for human faces its coefficient error was 0.019, as large as the best
+at the commands CMA-ES finds for human faces its coefficient error was as large as the best
 reachable closed-loop error itself. Landmarks are smooth, mostly local functions of the servos
 (a cable pulls a patch of skin), so an MLP predicts them well off the data too; the network that
 turns them into coefficients is the real one (`facetwin.blendshape_torch`), not an imitation. At those
-commands this teacher's error is 0.009, and commands optimised through it reach the twin's best.
+commands this teacher's error is far smaller, and commands optimised through it reach the twin's best
+(docs/experiments.md#landmark-teacher).
 
 The teacher costs ~32 M multiply-adds per sample (the MLP-Mixer), too slow to train a policy through
 on a CPU, so it is distilled into the usual `ForwardModel` on commands drawn well beyond the data

@@ -3,11 +3,12 @@
 The twin's recorded expressions are what its servos can do; a person's carry the co-activations of
 real facial muscles: a smile raises the upper lip and squints the eyes and cheeks with it, disgust
 wrinkles the nose while the upper lip rises. A policy trained only on the twin's combinations and
-random perturbations of them meets those combinations first on a human face (measured: the upper-lip
-raise of smiling faces was the largest single error). These sets follow the EMFACS prototypes of
-Ekman and Friesen's six basic emotions, each action unit written as the ARKit/MediaPipe coefficients
-that read it (AU6 cheek raiser -> cheekSquint + eyeSquint, AU10 upper lip raiser -> mouthUpperUp,
-AU9 nose wrinkler -> noseSneer, ...). They come from the literature, not from any evaluation face.
+random perturbations of them meets those combinations first on a human face, and errs most there
+(the smile's upper-lip raise: docs/experiments.md#emotion-prototypes). These sets follow the EMFACS
+prototypes of Ekman and Friesen's six basic emotions, each action unit written as the ARKit/MediaPipe
+coefficients that read it (AU6 cheek raiser -> cheekSquint + eyeSquint, AU10 upper lip raiser ->
+mouthUpperUp, AU9 nose wrinkler -> noseSneer, ...). They come from the literature, not from any
+evaluation face.
 """
 
 from __future__ import annotations

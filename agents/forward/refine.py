@@ -1,11 +1,11 @@
 """Refinement at inference: a few gradient steps on the policy's answer through its own forward model.
 
 The policy answers in one pass, for a whole distribution of targets at once; on a given face its answer
-is a good start, not the optimum of its forward model (measured on the shared videos' frames: 0.028 for
-the kan-attn policy's answers, 0.020 after 30 steps from them, in the twin's closed loop). Each step costs
-one forward and backward pass of the distilled forward model, ~1 ms on one CPU core at batch 1, so a
-live loop can afford tens of them per frame; through the landmark teacher it was distilled from (closer
-to the face: 0.0175 after 30 steps on the same frames) a step costs ~7 ms, for offline evaluation. The
+is a good start, not the optimum of its forward model: a few tens of steps from it lower the twin's
+closed-loop error clearly (docs/experiments.md#refinement). Each step costs one forward and backward
+pass of the distilled forward model, cheap enough at batch 1 that a live loop can afford tens of them
+per frame; the landmark teacher it was distilled from is closer to the face and refines further, but a
+step through it costs several times as much, so it serves offline evaluation. The
 optimisation runs in tanh space from the policy's answer, with the face's coupling limit applied, so
 every iterate is a command the face accepts.
 """

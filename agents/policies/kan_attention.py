@@ -1,6 +1,7 @@
-r"""The kan-attn policy: a target expression (55) in, 25 servo commands in [-1, 1] out.
+r"""The kan-attn policy: a target expression (55) in, S servo commands in [-1, 1] out.
 
-Design (defaults: d = 32 model width, 4 heads; S = 25 servos; R = 5 regions, from the face spec)::
+Design (hyper-parameters in `backticks`, their defaults in `kinds.DEFAULT_HPARAMS["kan-attn"]`; d = `d_model`,
+the model width; S servos and R = 5 regions come from the face spec)::
 
     expression (55): 52 blendshape coefficients + head yaw, pitch, roll (deg / 30)
           |
@@ -9,30 +10,30 @@ Design (defaults: d = 32 model width, 4 heads; S = 25 servos; R = 5 regions, fro
     52 coefficient tokens  t_j = psi_j(b_j) * value_j + name_j   head token  t_h = W_h psi(yaw, pitch, roll) + c
           |                                                     |
     [1] region read: each face region's query (eyes, eyelids, brows, mouth) attends over the
-        coefficient tokens of its region, by MediaPipe name (sigmoid-gated, 4 heads)
+        coefficient tokens of its region, by MediaPipe name (`heads` heads, `gate`: sigmoid or softmax)
                                      |                          |
                          4 region tokens  +  the head token as the neck's token  -> R = 5 tokens
                                      |
-    [2] servo queries: each of the 25 servos attends over the R tokens (softmax),
-        its logits biased towards its own region (learned, starts at +2),
+    [2] servo queries: each of the S servos attends over the R tokens (softmax),
+        its logits biased towards its own region (learned, starts at +`own_region_bias`),
         and reads out one scalar drive z_s                               -> S drives
                                      |
-    KAN [S -> 128 -> 128 -> S]: B-spline edges + SiLU base (pykan semantics), the coupled nonlinear
+    KAN [S -> `kan_hidden` -> S]: B-spline edges + SiLU base (pykan semantics), the coupled nonlinear
     map from drives to commands (jaw and mouth-corner servos share skin); regions meet here and in [2]
     |
-    tanh -> 25 commands in the face spec's order
+    tanh -> S commands in the face spec's order
 
 Why this shape: per-coefficient tokens keep each blendshape's identity (its name embedding) and let
 attention pick which of its region's coefficients matter; the parameters sit in the KAN head, where
-width measured best (`models.DEFAULT_HPARAMS`). Cost decides the rest, because a training step must
+width measured best (`kinds.DEFAULT_HPARAMS`). Cost decides the rest, because a training step must
 stay within a few times an equal-size MLP's on one CPU core: every (query, token) pair is a
 handful of elementwise passes per sample, so region queries read only their own region's tokens
 (2 x 52 pairs, not 2 x 5 x 52), the servo queries read R tokens, and there is no self-attention layer.
 A coefficient token is affine in psi_j(b_j), so its logit against its region's query and its value
 are slope/offset tables (no (B, 52, d) tensor is ever built), and queries, keys and values act on the
 learned embeddings directly (a key or value projection of a free embedding adds parameters, not
-expressiveness). Batch-1 inference runs on a precomputed NumPy copy (`fast.FastKanAttn`) that skips
-PyTorch's per-operator dispatch.
+expressiveness). Batch-1 inference runs on a precomputed NumPy copy (`numpy_inference.FastKanAttn`)
+that skips PyTorch's per-operator dispatch.
 """
 
 from __future__ import annotations
@@ -78,17 +79,19 @@ def servo_regions(spec: FaceSpec) -> list[int]:
 class KanAttnPolicy(nn.Module):
     """Attention over expression tokens, per-region servo queries, a KAN to the commands."""
 
+    # no defaults for the hyper-parameters: they live once, in kinds.DEFAULT_HPARAMS["kan-attn"]
     def __init__(
         self,
         regions: Sequence[int],
-        d_model: int = 16,
-        heads: int = 2,
-        own_region_bias: float = 2.0,
-        kan_hidden: Sequence[int] = (),
-        kan_num: int = 5,
-        kan_k: int = 3,
-        gate: str = "sigmoid",
-        grid_eps: float = 1.0,
+        *,
+        d_model: int,
+        heads: int,
+        own_region_bias: float,
+        kan_hidden: Sequence[int],
+        kan_num: int,
+        kan_k: int,
+        gate: str,
+        grid_eps: float,
         kan_grid_eps: float = 1.0,
     ):
         super().__init__()

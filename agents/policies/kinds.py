@@ -2,11 +2,13 @@
 
 | kind     | what                                                      | fitted by            |
 |----------|-----------------------------------------------------------|----------------------|
-| kan-attn | attention over expression tokens + KAN head (policy.py)   | Adam, early stopping |
+| kan-attn | expression-token attention + KAN head (kan_attention.py)  | Adam, early stopping |
 | kan      | plain KAN [55 -> hidden -> S]                             | Adam, early stopping |
 | mlp      | inverse-model MLP (Eva / EMO style)                       | Adam, early stopping |
 | linear   | ridge regression                                          | closed form          |
 | knn      | mean command of the nearest training expressions          | stores the data      |
+
+Their names live torch-free in names.py, for the CLI; their default hyper-parameters here.
 """
 
 from __future__ import annotations
@@ -21,11 +23,11 @@ from torch import nn
 
 from facetwin.agents.policies.closed_form import NearestNeighbours, Ridge
 from facetwin.agents.policies.features import as_expression_batch
-from facetwin.agents.training.minibatch import FitHistory, FitSettings, evaluate, fit_module
+from facetwin.agents.training.config import FitSettings
+from facetwin.agents.training.minibatch import FitHistory, evaluate, fit_module
 from facetwin.agents.policies.networks import KANPolicy, MLPPolicy
 from facetwin.agents.policies.kan_attention import KanAttnPolicy
-
-MODEL_KINDS = ("kan-attn", "kan", "mlp", "linear", "knn")
+from facetwin.agents.policies.names import MODEL_KINDS, NEURAL_KINDS, check_kind
 
 DEFAULT_HPARAMS: dict[str, dict] = {
     # d 32 / 4 heads: chosen on frames of ../shared/faces/videos (closed loop 0.026 vs 0.028 for d 16 / 2
@@ -62,8 +64,8 @@ class PolicyModel(ABC):
 
     def fit_expression(self, forward, coupling, x, y, x_val, y_val, settings, mix=None) -> FitHistory:
         """Fine-tune through a frozen forward model (expression_objective); only gradient-trained kinds can."""
-        raise ValueError(f"the expression objective trains neural policies (kan-attn, kan, mlp); {self.kind} is "
-                         "fitted in closed form: train it with --objective supervised")
+        raise ValueError(f"the expression objective trains neural policies ({', '.join(NEURAL_KINDS)}); {self.kind} "
+                         "is fitted in closed form: train it with --objective supervised")
 
     @abstractmethod
     def tensors(self) -> dict[str, torch.Tensor]:
@@ -158,9 +160,7 @@ class KnnModel(PolicyModel):
 
 def build_module(kind: str, n_servos: int, regions: Sequence[int], hp: dict) -> nn.Module:
     if kind == "kan-attn":
-        return KanAttnPolicy(regions, d_model=hp["d_model"], heads=hp["heads"], own_region_bias=hp["own_region_bias"],
-                             gate=hp["gate"], grid_eps=hp["grid_eps"],
-                             kan_hidden=hp["kan_hidden"], kan_num=hp["kan_num"], kan_k=hp["kan_k"])
+        return KanAttnPolicy(regions, **hp)
     if kind == "kan":
         return KANPolicy(n_servos, hidden=hp["hidden"], kan_num=hp["kan_num"], kan_k=hp["kan_k"])
     if kind == "mlp":
@@ -170,9 +170,7 @@ def build_module(kind: str, n_servos: int, regions: Sequence[int], hp: dict) -> 
 
 def build_model(kind: str, n_servos: int, regions: Sequence[int], hparams: dict | None = None) -> PolicyModel:
     """A fresh model of `kind`; `hparams` override DEFAULT_HPARAMS[kind] key by key."""
-    if kind not in MODEL_KINDS:
-        raise ValueError(f"unknown policy kind {kind!r}; choose one of {', '.join(MODEL_KINDS)}")
-    hp = dict(DEFAULT_HPARAMS[kind])
+    hp = dict(DEFAULT_HPARAMS[check_kind(kind)])
     unknown = set(hparams or {}) - set(hp)
     if unknown:
         raise ValueError(f"{kind} has no hyper-parameter(s) {sorted(unknown)}; known: {sorted(hp)}")

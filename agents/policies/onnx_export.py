@@ -16,7 +16,7 @@ from torch import nn
 
 from facetwin.expression import EXPRESSION_NAMES
 
-from facetwin.agents.training.checkpoint import Policy, RunError, load_policy
+from facetwin.agents.training.checkpoint import Policy, RunError, load_run_policy
 from facetwin.agents.policies.features import input_scale
 from facetwin.agents.policies.kinds import RidgeModel, TorchModel
 
@@ -46,7 +46,7 @@ def export_onnx(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """Write `<run_dir>/policy.onnx` (or `out`); returns the path. Metadata names the face spec and layout."""
     import onnx
 
-    policy = load_policy(run_dir)
+    policy = load_run_policy(run_dir)
     out = Path(out) if out is not None else Path(run_dir) / "policy.onnx"
     module = exportable_module(policy)
     buf = io.BytesIO()

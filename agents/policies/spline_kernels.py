@@ -3,12 +3,13 @@
 The closed form in `kan.UniformGrid` costs about fourteen PyTorch elementwise passes (each a dispatch,
 an allocation and a sweep over a (batch, G+k, in) tensor) for the bases and their slopes. At the
 policy's sizes that is most of a spline layer's time, so on the CPU numba fuses each of those
-sequences into one loop (measured on one core, batch 256, 32 inputs: the bases 34 us and the input
-gradient, slopes recomputed, 43 us, against 130 us and 29 us for PyTorch's passes, which keep the
-slopes). The loops run over the contiguous `in` axis innermost, which
-LLVM vectorises. Only cubic splines (k = 3, pykan's default and facetwin's) have kernels: with the
-order a runtime value, the inner loops over relu terms and powers stop the vectorisation and the
-kernel ran slower than PyTorch. Other orders and CUDA tensors run the PyTorch closed form.
+sequences into one loop: the bases take a fraction of PyTorch's passes' time, and the input gradient
+costs a little more than PyTorch's, since it recomputes the slopes PyTorch keeps, but stores no slope
+tensor (timings in docs/experiments.md#spline-kernels). The loops run over the contiguous `in` axis
+innermost, which LLVM vectorises. Only cubic splines (k = 3, pykan's default and facetwin's) have
+kernels: with the order a runtime value, the inner loops over relu terms and powers stop the
+vectorisation and the kernel ran slower than PyTorch. Other orders and CUDA tensors run the PyTorch
+closed form.
 
 With u the input in knot intervals and d = u - centre_c, basis c is
     B(d) = (relu(2 - |d|)^3 - 4 relu(1 - |d|)^3) / 6,
@@ -16,8 +17,8 @@ and its slope in d is -sign(d) (relu(2 - |d|)^2 - 4 relu(1 - |d|)^2) / 2; the in
 recompute it from x rather than keeping a (batch, G+k, in) tensor of slopes from the forward pass.
 
 Arrays come in as NumPy views of contiguous CPU tensors (float32 or float64; numba compiles one
-version of each kernel for each dtype and caches it on disk: ~3.5 s on first use here, ~0.3 s to load
-from the cache after that).
+version of each kernel for each dtype and caches it on disk, so only the first use pays for compiling;
+docs/experiments.md#spline-kernels has both times).
 """
 
 from __future__ import annotations

@@ -12,8 +12,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from facetwin.dataset import atomic
+from facetwin.dataset.layout import one_line
 from facetwin.expression import EXPRESSION_NAMES
 from facetwin.spec import FaceSpec, default_spec
 
@@ -52,13 +55,27 @@ class RunConfig:
         path = Path(run_dir) / CONFIG_FILE
         if not path.is_file():
             raise RunError(f"no {CONFIG_FILE} in {run_dir}: not a facetwin training run (make one with `facetwin train`)")
-        raw = json.loads(path.read_text())
-        if raw.get("format") != FORMAT:
-            raise RunError(f"{path}: format {raw.get('format')!r}, this facetwin reads {FORMAT!r}")
-        return cls(**raw)
+        retrain = f"re-run `facetwin train --out {run_dir}`"
+        try:
+            raw = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise RunError(f"{path} is not valid JSON (truncated or damaged: {' '.join(str(exc).split())}); {retrain}") from exc
+        if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+            got = raw.get("format") if isinstance(raw, dict) else type(raw).__name__
+            raise RunError(f"{path}: format {got!r}, this facetwin reads {FORMAT!r} (damaged, or another version); {retrain}")
+        try:
+            config = cls(**raw)
+        except TypeError as exc:  # a key renamed by damage
+            raise RunError(f"{path} is damaged ({exc}); {retrain}") from exc
+        kinds = {"model": str, "hparams": dict, "servo_names": list, "expression_names": list, "training": dict,
+                 "spec_name": str, "spec_fingerprint": str, "head_scale_deg": (int, float)}
+        wrong = [k for k, t in kinds.items() if not isinstance(getattr(config, k), t)]
+        if wrong:
+            raise RunError(f"{path} is damaged ({', '.join(wrong)} of the wrong type); {retrain}")
+        return config
 
     def write(self, run_dir: str | Path) -> None:
-        (Path(run_dir) / CONFIG_FILE).write_text(json.dumps(asdict(self), indent=2) + "\n")
+        atomic.write_text(Path(run_dir) / CONFIG_FILE, json.dumps(asdict(self), indent=2) + "\n")
 
 
 @dataclass
@@ -96,7 +113,15 @@ def config_for(model: PolicyModel, spec: FaceSpec, training: dict | None = None)
 def save_run(run_dir: str | Path, model: PolicyModel, config: RunConfig) -> Path:
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    save_file(model.tensors(), str(run_dir / WEIGHTS_FILE))
+    # Both files atomic (a full disk mid-save leaves the previous checkpoint whole), weights first.
+    target = run_dir / WEIGHTS_FILE
+    tmp = atomic.temporary_path(target)
+    try:
+        save_file(model.tensors(), str(tmp))
+        atomic.commit(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     config.write(run_dir)
     return run_dir
 
@@ -122,9 +147,10 @@ def check_spec(config: RunConfig, spec: FaceSpec, source: str) -> None:
 REFINE_THROUGH = ("student", "teacher")
 
 
-def load_policy(run_dir: str | Path, spec: FaceSpec | None = None, refine_steps: int = 0,
-                refine_through: str = "student", bundle: str | Path | None = None) -> Policy:
+def load_run_policy(run_dir: str | Path, spec: FaceSpec | None = None, refine_steps: int = 0,
+                    refine_through: str = "student", bundle: str | Path | None = None) -> Policy:
     """Load a run for `spec` (the packaged face by default); a run for another face raises SpecMismatchError.
+    What a user types as a policy goes through `agents.policies.loader.load_policy`, which reads runs with this.
 
     refine_steps > 0: every answer is refined by that many gradient steps through one of the run's forward
     models (`refine.Refiner`); the run must have it (trained with the expression objective):
@@ -141,11 +167,21 @@ def load_policy(run_dir: str | Path, spec: FaceSpec | None = None, refine_steps:
     weights = Path(run_dir) / WEIGHTS_FILE
     if not weights.is_file():
         raise RunError(f"{weights} is missing: the run was interrupted before its first checkpoint")
-    model = build_model(config.model, spec.n, servo_regions(spec), config.hparams)
     try:
-        model.load_tensors(load_file(str(weights)))
-    except (RuntimeError, KeyError) as exc:  # tensors of another version of this model kind
-        raise RunError(f"{weights} does not fit a {config.model} model with the recorded hyper-parameters: {exc}") from exc
+        model = build_model(config.model, spec.n, servo_regions(spec), config.hparams)
+    except (KeyError, ValueError, TypeError) as exc:  # a model kind or hyper-parameter this facetwin does not know
+        raise RunError(f"{Path(run_dir) / CONFIG_FILE}: cannot build its {config.model!r} model ({one_line(exc)}); damaged, or from "
+                       f"another facetwin version: re-run `facetwin train --out {run_dir}`") from exc
+    try:
+        tensors = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise RunError(f"{weights} is not a readable safetensors file (truncated or damaged: {one_line(exc)}); "
+                       f"re-run `facetwin train --out {run_dir}`") from exc
+    try:
+        model.load_tensors(tensors)
+    except (RuntimeError, KeyError, ValueError) as exc:  # tensors of another version of this model kind
+        raise RunError(f"{weights} does not fit a {config.model} model with the recorded hyper-parameters "
+                       f"({one_line(exc)[:300]}); damaged, or from another version: re-run `facetwin train --out {run_dir}`") from exc
     refiner = None
     if refine_steps:
         from facetwin.agents.forward.expression_objective import Coupling

@@ -18,7 +18,7 @@ import numpy as np
 
 from facetwin.spec import FaceSpec
 
-from facetwin.agents.training.checkpoint import Policy, config_for, load_policy, save_run
+from facetwin.agents.training.checkpoint import Policy, config_for, load_run_policy, save_run
 from facetwin.agents.training.minibatch import FitSettings
 from facetwin.agents.policies.kinds import DEFAULT_LR, build_model
 from facetwin.agents.policies.kan_attention import servo_regions
@@ -139,7 +139,7 @@ def finetune_from_dataset(policy_dir: str | Path, data_dir: str | Path, settings
                           *, out_dir: str | Path | None = None, spec: FaceSpec | None = None) -> FinetuneResult:
     from facetwin.dataset import load_arrays
 
-    pretrained = load_policy(policy_dir, spec)
+    pretrained = load_run_policy(policy_dir, spec)
     arrays = load_arrays(data_dir, landmarks=False)
     recorded = getattr(arrays.info, "spec_fingerprint", None)
     if recorded and recorded != pretrained.spec.fingerprint:

@@ -11,19 +11,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-
-@dataclass
-class FitSettings:
-    epochs: int = 200
-    batch_size: int = 256
-    lr: float | None = None  # None: the model kind's default (models.DEFAULT_LR)
-    weight_decay: float = 0.0
-    patience: int = 20  # epochs without a better validation loss before stopping
-    seed: int = 0
-    device: str | None = None  # None: CUDA when available, else CPU
-    progress: bool = True
-    grid_update_epochs: tuple[int, ...] = (0, 2, 5)  # KAN grids re-fit to the data before these epochs
-    grid_samples: int = 2048
+from facetwin.agents.training.config import FitSettings  # defined torch-free, for the CLI's defaults
 
 
 @dataclass

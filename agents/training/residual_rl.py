@@ -6,7 +6,7 @@ policy also sees the twin's current face and servos, and corrects the base comma
     command_t = clip(base(target_t) + scale * residual_t, -1, 1),   residual in [-1, 1]^25
 
 or, integrating, each step's residual moves a correction that persists (feedback that can home in, but
-in short runs measured less stable than the direct correction):
+less stable than the direct correction in the runs tried: docs/experiments.md#residual-rl):
 
     offset_t = clip(offset_{t-1} + scale * residual_t, -1, 1),   offset_0 = 0
     command_t = clip(base(target_t) + offset_t, -1, 1)
@@ -60,7 +60,7 @@ class ResidualConfig:
     learning_starts: int = 500  # SAC: warm-up transitions with uniform random residuals (base +- scale)
     learning_rate: float = 3e-4
     gamma: float = 0.5  # each step's reward depends mostly on that step's command (the face settles fast)
-    normalize: bool = False  # VecNormalize obs/rewards; off: in 15k-step runs it did not lower the error (measured)
+    normalize: bool = False  # VecNormalize obs/rewards; off: no gain found (docs/experiments.md#residual-rl)
     log_std_init: float = -1.5  # initial exploration: std 0.22 residual units = 0.045 command units at scale 0.2
 
     def __post_init__(self):
@@ -242,7 +242,7 @@ def train_residual(base: BasePolicy, config: ResidualConfig | None = None, out_d
 
     venv = DummyVecEnv([lambda: env])
     if config.normalize:
-        # The errors the residual reacts to are ~0.01 in coefficient units; normalising rescales them.
+        # The errors the residual reacts to are small in coefficient units; normalising rescales them.
         venv = VecNormalize(venv, gamma=config.gamma, clip_obs=10.0)
     model = _make_model(sb3, venv, config)
     start = time.perf_counter()

@@ -1,8 +1,9 @@
 """Fit a policy to (expression -> servo command) pairs and write a run directory.
 
 `train_from_arrays` is the whole pipeline on arrays; `train_from_dataset` reads a facetwin dataset
-(LeRobot-v3 style, via facetwin.dataset.load_arrays) first. Validation rows are whole episodes when
-episode indices are given, so frames of one episode never sit on both sides of the split.
+(LeRobot-v3 style, via facetwin.dataset.load_arrays) first. Both are configured by one `TrainConfig`
+(config.py). Validation rows are whole episodes when episode indices are given, so frames of one
+episode never sit on both sides of the split.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ import numpy as np
 from facetwin.expression import EXPRESSION_DIM
 from facetwin.spec import FaceSpec, default_spec
 
-from facetwin.agents.forward.aggregation import AggregationRound, AggregationSettings, TwinQuery, aggregate, twin_query
+from facetwin.agents.forward.aggregation import AggregationRound, TwinQuery, aggregate, twin_query
 from facetwin.agents.training.checkpoint import Policy, config_for, save_run
-from facetwin.agents.forward.expression_objective import OBJECTIVES, Coupling, ExpressionPass, ExpressionSettings, run_expression_pass
-from facetwin.agents.forward.direct import ForwardModel, ForwardSettings, save_forward, score_forward
-from facetwin.agents.forward.landmark import LandmarkForward, LandmarkSettings, save_teacher
-from facetwin.agents.training.minibatch import FitHistory, FitSettings
+from facetwin.agents.training.config import ExpressionSettings, TrainConfig
+from facetwin.agents.forward.expression_objective import Coupling, ExpressionPass, run_expression_pass
+from facetwin.agents.forward.direct import ForwardModel, save_forward, score_forward
+from facetwin.agents.forward.landmark import LandmarkForward, save_teacher
+from facetwin.agents.training.minibatch import FitHistory
 from facetwin.agents.policies.kinds import build_model
 from facetwin.agents.policies.kan_attention import servo_regions
 
@@ -61,44 +63,30 @@ def split_validation(n: int, val_fraction: float, seed: int = 0,
 def train_from_arrays(
     expression: np.ndarray,
     action: np.ndarray,
+    config: TrainConfig = TrainConfig(),
     *,
-    model: str = "kan-attn",
-    out_dir: str | Path | None = None,
-    settings: FitSettings | None = None,
-    hparams: dict | None = None,
-    val_fraction: float = 0.1,
-    episode_index: np.ndarray | None = None,
-    max_samples: int | None = None,
     spec: FaceSpec | None = None,
-    objective: str = "supervised",
-    expression_settings: ExpressionSettings | None = None,
-    forward_settings: ForwardSettings | None = None,
+    out_dir: str | Path | None = None,
+    episode_index: np.ndarray | None = None,
     landmarks: np.ndarray | None = None,
-    landmark_settings: LandmarkSettings | None = None,
     forward: ForwardModel | None = None,
     teacher: LandmarkForward | None = None,
-    aggregation: AggregationSettings | None = None,
     query: TwinQuery | None = None,
 ) -> TrainResult:
-    """Fit `model` on expression (N, 55) -> action (N, S); write a run to out_dir when given.
+    """Fit `config.model` on expression (N, 55) -> action (N, S); write a run to out_dir when given.
 
     objective "expression": after the supervised fit, a forward model is fitted on the same pairs and the
-    policy fine-tuned through it in expression space (expression_objective; `expression_settings` and
-    `forward_settings` tune that pass and its forward model). With `landmarks` ((N, 478, >=2) pixels, as
+    policy fine-tuned through it in expression space (expression_objective; `config.expression` and
+    `config.forward` tune that pass and its forward model). With `landmarks` ((N, 478, >=2) pixels, as
     datasets record them) the forward model is the landmark-structured one (`landmark_forward`); a given
     `forward` (another run's, on the same data, with its `teacher` if it has one) skips fitting one.
-    `aggregation` rounds (`aggregation.py`) then query the twin through `query` where the policy goes, refit
-    the forward models there and tune the policy again; every query counts as a twin sample in the config.
+    `config.aggregation` rounds (`aggregation.py`) then query the twin through `query` where the policy goes,
+    refit the forward models there and tune the policy again; every query counts as a twin sample in the config.
     """
     spec = default_spec() if spec is None else spec
-    settings = FitSettings() if settings is None else settings
-    if objective not in OBJECTIVES:
-        raise ValueError(f"unknown training objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
-    if objective == "expression" and model not in ("kan-attn", "kan", "mlp"):
-        raise ValueError(f"the expression objective trains neural policies (kan-attn, kan, mlp); {model} is "
-                         "fitted in closed form: train it with objective 'supervised'")
+    settings = config.fit
     x, y = _check_arrays(expression, action, spec)
-    rounds = aggregation.rounds if aggregation is not None and objective == "expression" else 0
+    rounds = config.rounds
     if rounds and query is None:
         raise ValueError("aggregation rounds query the twin: pass query (aggregation.twin_query()) or set rounds to 0")
     ep = None if episode_index is None else np.asarray(episode_index).reshape(-1)
@@ -106,24 +94,24 @@ def train_from_arrays(
         raise ValueError(f"episode_index has {len(ep)} rows, expression has {len(x)}")
     if landmarks is not None and (len(landmarks) != len(x) or np.ndim(landmarks) != 3):
         raise ValueError(f"landmarks must be (N, 478, 2 or 3) with N = {len(x)} rows, got shape {np.shape(landmarks)}")
-    if max_samples is not None and len(x) > max_samples:
-        keep = np.sort(np.random.default_rng(settings.seed).choice(len(x), max_samples, replace=False))
+    if config.max_samples is not None and len(x) > config.max_samples:
+        keep = np.sort(np.random.default_rng(settings.seed).choice(len(x), config.max_samples, replace=False))
         x, y, ep = x[keep], y[keep], None if ep is None else ep[keep]
         landmarks = None if landmarks is None else landmarks[keep]
-    train, val = split_validation(len(x), val_fraction, settings.seed, ep)
-    policy_model = build_model(model, spec.n, servo_regions(spec), hparams)
+    train, val = split_validation(len(x), config.val_fraction, settings.seed, ep)
+    policy_model = build_model(config.model, spec.n, servo_regions(spec), config.hparams)
     start = time.perf_counter()
     history = policy_model.fit(x[train], y[train], x[val], y[val], settings)
     expr_pass = None
-    if objective == "expression":
-        expression_settings = expression_settings or ExpressionSettings(seed=settings.seed, device=settings.device,
-                                                                        progress=settings.progress)
+    if config.objective == "expression":
+        expression_settings = config.expression or ExpressionSettings(seed=settings.seed, device=settings.device,
+                                                                      progress=settings.progress)
         expr_pass = run_expression_pass(policy_model, spec, x[train], y[train], x[val], y[val], expression_settings,
-                                        forward_settings, landmarks=None if landmarks is None else landmarks[train],
-                                        landmark_settings=landmark_settings, forward=forward, teacher=teacher)
+                                        config.forward, landmarks=None if landmarks is None else landmarks[train],
+                                        landmark_settings=config.landmark, forward=forward, teacher=teacher)
     agg_rounds = None
     if rounds:
-        aggregation = replace(aggregation, seed=settings.seed, device=settings.device)
+        aggregation = replace(config.aggregation, seed=settings.seed, device=settings.device)
         agg_rounds = aggregate(policy_model, expr_pass.forward, expr_pass.teacher, Coupling(spec), query, x[train], y[train],
                                None if landmarks is None else landmarks[train], x[val], y[val], aggregation,
                                expression_settings)
@@ -141,7 +129,7 @@ def train_from_arrays(
         "stopped_early": history.stopped_early,
         "seconds": round(history.seconds, 3),
         "device": history.device,
-        "objective": objective,
+        "objective": config.objective,
         "total_seconds": round(time.perf_counter() - start, 3),  # every pass, the forward model's included
     }
     if expr_pass is not None:
@@ -164,12 +152,12 @@ def train_from_arrays(
             "twin_samples": int(len(x)) + queries,  # recorded rows used (train and validation) + queries
             "forward_model_after": {"blendshape_mae": student[0], "head_error_deg": student[1]},
         }
-    config = config_for(policy_model, spec, training)
-    result = TrainResult(Policy(policy_model, config, spec), history, val_mse, mean_mse, len(train), len(val),
+    run_config = config_for(policy_model, spec, training)
+    result = TrainResult(Policy(policy_model, run_config, spec), history, val_mse, mean_mse, len(train), len(val),
                          expression=expr_pass, aggregation=agg_rounds)
     if out_dir is not None:
-        result.run_dir = save_run(out_dir, policy_model, config)
-        plot_losses(history, result.run_dir / "loss.png", f"{model}: val MSE {val_mse:.4g} (mean baseline {mean_mse:.4g})")
+        result.run_dir = save_run(out_dir, policy_model, run_config)
+        plot_losses(history, result.run_dir / "loss.png", f"{config.model}: val MSE {val_mse:.4g} (mean baseline {mean_mse:.4g})")
         if expr_pass is not None:
             save_forward(result.run_dir, expr_pass.forward, expr_pass.forward_score)
             if expr_pass.teacher is not None:
@@ -177,27 +165,36 @@ def train_from_arrays(
     return result
 
 
-def train_from_dataset(data_dir: str | Path, *, spec: FaceSpec | None = None, **kwargs) -> TrainResult:
-    """Train on a facetwin dataset; it must have been recorded for the same face spec."""
+def train_from_dataset(
+    data_dir: str | Path,
+    config: TrainConfig = TrainConfig(),
+    *,
+    spec: FaceSpec | None = None,
+    out_dir: str | Path | None = None,
+    forward: ForwardModel | None = None,
+    teacher: LandmarkForward | None = None,
+    query: TwinQuery | None = None,
+) -> TrainResult:
+    """Train on a facetwin dataset; it must have been recorded for the same face spec. Without a `query`,
+    aggregation rounds query a twin of that face."""
     from facetwin.dataset import load_arrays  # imported here so array training never needs the dataset code
 
     spec = default_spec() if spec is None else spec
     # landmarks feed the teacher: its fit, or its refit in aggregation rounds
-    aggregation = kwargs.get("aggregation")
-    rounds = aggregation.rounds if aggregation is not None and kwargs.get("objective") == "expression" else 0
-    arrays = load_arrays(data_dir, landmarks=kwargs.get("objective") == "expression"
-                         and (kwargs.get("forward") is None or (rounds > 0 and kwargs.get("teacher") is not None)))
+    teacher_needs = forward is None or (config.rounds > 0 and teacher is not None)
+    arrays = load_arrays(data_dir, landmarks=config.objective == "expression" and teacher_needs)
     recorded = getattr(arrays.info, "spec_fingerprint", None)
     if recorded and recorded != spec.fingerprint:
         raise ValueError(
             f"dataset {data_dir} was recorded for face spec {arrays.info.spec_name!r} (fingerprint {recorded}), "
             f"but training is for {spec.name!r} (fingerprint {spec.fingerprint}); record a dataset for this face"
         )
-    if rounds and "query" not in kwargs:
-        bundle = getattr(kwargs.get("landmark_settings"), "bundle", None)
-        kwargs["query"] = twin_query(spec, bundle)  # the dataset's own face: its spec was checked above
-    return train_from_arrays(arrays.expression, arrays.action, episode_index=arrays.episode_index, spec=spec,
-                             landmarks=arrays.landmarks, **kwargs)
+    if config.rounds and query is None:
+        bundle = None if config.landmark is None else config.landmark.bundle
+        query = twin_query(spec, bundle)  # the dataset's own face: its spec was checked above
+    return train_from_arrays(arrays.expression, arrays.action, config, spec=spec, out_dir=out_dir,
+                             episode_index=arrays.episode_index, landmarks=arrays.landmarks, forward=forward,
+                             teacher=teacher, query=query)
 
 
 def plot_losses(history: FitHistory, path: Path, title: str) -> None:

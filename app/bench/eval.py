@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from facetwin.agents.policies.loader import EvalPolicy
+from facetwin.agents.policies.loader import FacePolicy
 from facetwin.agents.evaluation.closed_loop import EvalConfig, evaluate
 from facetwin.motion.poses import named_pose
 from facetwin.spec import default_spec
@@ -24,7 +24,7 @@ def run(quick: bool = False, faces: str | Path | None = None, policies: list[str
     n_faces, budget = (2, 20) if quick else (4, 300)
     spec = default_spec()
     pose = named_pose(POSE, spec)
-    policy = EvalPolicy(f"pose:{POSE}", lambda _expr: pose, spec.n, kind="pose")
+    policy = FacePolicy(f"pose:{POSE}", lambda _expr: pose, spec.n, kind="pose")
     fast = evaluate(policy, faces, config=EvalConfig(oracle_budget=budget, max_faces=n_faces))
     mean = fast.latency_ms()
     loop_stages = [s for s in mean if s != "oracle"]
@@ -51,11 +51,11 @@ def run(quick: bool = False, faces: str | Path | None = None, policies: list[str
 
 def policy_errors(faces: Path, policies: list[str], max_faces: int | None = None) -> dict:
     """Closed-loop blendshape MAE, overall and per face region, of each policy (no oracle: comparable, fast)."""
-    from facetwin.agents.policies.loader import load_eval_policy
+    from facetwin.agents.policies.loader import load_policy
 
     out = {}
     for name in policies:
-        report = evaluate(load_eval_policy(name), faces, config=EvalConfig(oracle_budget=0, max_faces=max_faces))
+        report = evaluate(load_policy(name), faces, config=EvalConfig(oracle_budget=0, max_faces=max_faces))
         summary = report.to_dict()
         out[Path(name).name] = {"blendshape_mae": summary["blendshape_mae"], "per_region": summary["per_region"]}
     return out

@@ -4,6 +4,10 @@ This is one `FaceRobot.send` tick minus the numpy around it, through the real ve
 The emulator holds the bus for every byte's time at the bus baud rate (8N1: 10 bits a byte), so the
 figure is host stack + modelled wire time; `wire_ms` is the wire share alone, the floor on hardware
 (where a USB adapter's latency timer adds its own, typically 1-16 ms, on top).
+
+`soak=N` (`facetwin bench real --soak N`) adds `soak`: N `FaceRobot.send` ticks with faults injected at
+random (facetwin.real.soak), its latency percentiles, fault counts and invariants; any invariant
+violated makes the group fail (`error`), with the figures still in results.json.
 """
 
 from __future__ import annotations
@@ -16,9 +20,10 @@ from facetwin.real import control_table as ct
 from facetwin.real.bus import ServoBus
 from facetwin.real.calibration import Calibration
 from facetwin.real.emulator import ServoEmulator
+from facetwin.real.soak import SoakConfig, run_soak
 
 
-def run(quick: bool = False) -> dict:
+def run(quick: bool = False, soak: int | None = None) -> dict:
     cal = Calibration.from_spec()
     ids = list(cal.ids)
     baudrate = cal.spec.baudrate
@@ -36,7 +41,7 @@ def run(quick: bool = False) -> dict:
     ms = np.array(times[5:]) * 1e3  # the first ticks warm caches and the pty
     n = len(ids)
     wire_bytes = (8 + n * (1 + ct.GOAL_BLOCK_SIZE)) + (8 + n) + n * (6 + ct.PRESENT_POSITION.size)
-    return {
+    result = {
         "servos": n,
         "baudrate": baudrate,
         "ticks": int(len(ms)),
@@ -47,9 +52,15 @@ def run(quick: bool = False) -> dict:
         "wire_ms": wire_bytes * 10.0 / baudrate * 1e3,
         "retries": int(retries),
     }
+    if soak:
+        report = run_soak(SoakConfig(round_trips=int(soak), progress=True), cal)
+        result["soak"] = report
+        if report["violations"]:
+            result["error"] = f"soak: {report['violations']} invariant violation(s): " + "; ".join(report["examples"])
+    return result
 
 
 if __name__ == "__main__":
     import json
 
-    print(json.dumps(run(quick=True), indent=2))
+    print(json.dumps(run(quick=True, soak=200), indent=2))

@@ -21,6 +21,7 @@ GROUPS = {
     "eval": "facetwin.app.bench.eval",
     "env": "facetwin.app.bench.envs",
     "real": "facetwin.app.bench.real",
+    "batch": "facetwin.app.bench.batch",
 }
 HIGHER_IS_BETTER = ("per_s", "fps", "speedup", "throughput")
 LOWER_IS_BETTER = ("_ms", "mae", "latency", "seconds", "error", "_s_")
@@ -34,6 +35,7 @@ def register(sub) -> None:
     p.add_argument("--out", type=Path, default=Path("bench_results"), help="output directory")
     p.add_argument("--baseline", type=Path, help="a previous results.json: flag regressions against it")
     p.add_argument("--policies", nargs="+", metavar="RUN_DIR", help="trained runs whose per-region errors the eval group compares")
+    p.add_argument("--soak", type=int, metavar="N", help="real group: also N fault-injected control ticks (facetwin.real.soak)")
     p.set_defaults(func=run)
 
 
@@ -194,6 +196,8 @@ def run(args: argparse.Namespace) -> int:
     unknown = [g for g in groups if g not in GROUPS]
     if unknown:
         raise CLIError(f"unknown benchmark group(s) {', '.join(unknown)}; choose from {', '.join(GROUPS)}")
+    if args.soak is not None and (args.soak < 1 or "real" not in groups):
+        raise CLIError("--soak N runs N ticks in the real group: give N >= 1 and run `facetwin bench real --soak N`")
     baseline = None
     if args.baseline is not None:
         try:
@@ -208,6 +212,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             module = importlib.import_module(GROUPS[group])
             extra = {"policies": args.policies} if group == "eval" and args.policies else {}
+            if group == "real" and args.soak:
+                extra = {"soak": args.soak}
             results["groups"][group] = module.run(quick=args.quick, **extra)
         except Exception:  # one broken group must not hide the others' figures
             results["groups"][group] = {"error": traceback.format_exc(limit=3)}

@@ -11,6 +11,7 @@ import shlex
 import time
 from pathlib import Path
 
+from facetwin.agents.policies.names import DEFAULT_KIND, MODEL_KINDS
 from facetwin.app.cli import CLIError
 
 SHARED_FACES = Path(__file__).resolve().parents[2].parent / "shared" / "faces" / "images"
@@ -18,12 +19,13 @@ SHARED_FACES = Path(__file__).resolve().parents[2].parent / "shared" / "faces" /
 
 def register(sub) -> None:
     p = sub.add_parser("demo", help="collect -> train -> evaluate -> pictures, in one go")
-    p.add_argument("--out", type=Path, default=Path("runs/demo"), help="where everything goes (default runs/demo)")
+    p.add_argument("--out", type=Path, default=Path("runs/demo"), help="where everything goes (default %(default)s)")
     p.add_argument("--faces", type=Path, help=f"human faces to mimic (default: {SHARED_FACES} when present)")
-    p.add_argument("--episodes", type=int, default=160, help="expert episodes to collect (default 160)")
+    p.add_argument("--episodes", type=int, default=160, help="expert episodes to collect (default %(default)s)")
     p.add_argument("--frames-per-episode", type=int, default=300)
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--model", default="kan-attn", help="policy kind to train (default kan-attn)")
+    p.add_argument("--model", default=DEFAULT_KIND, choices=MODEL_KINDS,
+                   help="policy kind to train (default %(default)s)")
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--oracle-budget", type=int, default=300)
     p.add_argument("--quick", action="store_true", help="a minutes-long smoke run with little data")
@@ -35,10 +37,12 @@ def steps(args: argparse.Namespace) -> list[tuple[str, list[str], Path]]:
     """(title, argv, the file whose existence means the step is done)."""
     out = args.out
     episodes, frames, epochs, budget = args.episodes, args.frames_per_episode, args.epochs, args.oracle_budget
-    # 40,000 recorded rows + 2 rounds x 2 x 2,500 aggregation queries: the 50k twin samples of the README's figures
-    expression_epochs, max_samples, aggregate_targets = 40, 40_000, 2500
+    # the recorded rows that, with the default aggregation rounds' twin queries, make the twin-sample budget of
+    # the README's figures; every other training option is `facetwin train`'s own default, but in a quick run
+    train_options = ["--max-samples", "40000"]
     if args.quick:
-        episodes, frames, epochs, budget, expression_epochs, aggregate_targets = 6, 60, 5, 30, 3, 50
+        episodes, frames, epochs, budget = 6, 60, 5, 30
+        train_options += ["--expression-epochs", "3", "--aggregate-targets", "50"]
     lm = ["--landmarker", str(args.landmarker)] if args.landmarker else []
     data, run = out / "data", out / args.model
     plan = [
@@ -52,8 +56,7 @@ def steps(args: argparse.Namespace) -> list[tuple[str, list[str], Path]]:
         (
             f"train the {args.model} policy",
             ["train", "--data", str(data), "--model", args.model, "--out", str(run), "--epochs", str(epochs),
-             "--expression-epochs", str(expression_epochs), "--max-samples", str(max_samples),
-             "--aggregate-targets", str(aggregate_targets)],
+             *train_options],
             run / "config.json",
         ),
         ("render every named pose", ["render", "--sheet", "--size", "256", "--out", str(out / "poses.png"), *lm], None),

@@ -53,7 +53,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from facetwin.agents.policies.loader import PolicyLoadError, load_eval_policy
+    from facetwin.agents.policies.loader import PolicyLoadError, load_policy
     from facetwin.agents.evaluation.closed_loop import EvalConfig, EvalError, evaluate, oracle_starts_from
     from facetwin.agents.evaluation.sheet import write_sheet
     from facetwin.landmarker_bundle import LandmarkerModelError
@@ -78,8 +78,8 @@ def run(args) -> int:
         )
         if args.refine_through != "student" and not args.refine:
             raise EvalError("--refine-through needs --refine STEPS > 0")
-        policy = load_eval_policy(args.policy, refine_steps=args.refine, refine_through=args.refine_through,
-                                  bundle=args.landmarker)
+        policy = load_policy(args.policy, refine_steps=args.refine, refine_through=args.refine_through,
+                             bundle=args.landmarker)
         report = evaluate(policy, args.faces, config=config, bundle=args.landmarker, progress=True)
     except (PolicyLoadError, EvalError, PerceptionError, LandmarkerModelError) as exc:
         raise CLIError(str(exc)) from exc

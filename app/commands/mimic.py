@@ -21,8 +21,9 @@ def register(subparsers) -> None:
 def add_arguments(p: argparse.ArgumentParser, *, target: bool) -> None:
     """The mimic options; `facetwin real mimic` shares them with --port in place of --target."""
     p.add_argument("--source", required=True, metavar="VIDEO|webcam:N", help="video file, image(s), or webcam:N")
-    p.add_argument("--policy", required=True, metavar="RUN_DIR|FILE.npz|neutral",
-                   help="training run directory, a ridge policy .npz (python -m facetwin.app.live.ridge_policy), or neutral")
+    p.add_argument("--policy", required=True, metavar="RUN_DIR|neutral",
+                   help="a `facetwin train` run directory (a ridge policy: `facetwin train --model linear`), or "
+                        "neutral (every servo at 0)")
     p.add_argument("--refine", type=int, default=0, metavar="STEPS",
                    help="refine each answer by STEPS gradient steps through the run's forward model (~1 ms each; "
                         "closer mimicry for latency; default 0)")
@@ -48,7 +49,7 @@ def run(args) -> int:
     from facetwin.app.cli import CLIError
     from facetwin.landmarker_bundle import LandmarkerModelError
     from facetwin.app.live import FaceLossConfig, MimicConfig, run_mimic
-    from facetwin.app.live.policies import PolicyLoadError
+    from facetwin.agents.policies.loader import PolicyLoadError
     from facetwin.app.live.side_by_side import SideBySideError
     from facetwin.app.live.targets import TargetError
     from facetwin.perception import OneEuroConfig, PerceptionError

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import sys
 import time
 from pathlib import Path
@@ -69,7 +68,7 @@ def register(subparsers) -> None:
 
     p = sub.add_parser("play", help="replay a dataset's action column at its fps")
     common(p, port_required=False)
-    p.add_argument("dataset", type=Path, help="LeRobot-style dataset root (meta/info.json, data/**/*.parquet)")
+    p.add_argument("dataset", type=Path, help="LeRobot v3.0 dataset folder, as `facetwin collect` writes one")
     p.add_argument("--episode", type=int, default=None, help="only this episode_index")
     p.add_argument("--dry-run", action="store_true", help="step through the actions without a port")
     p.set_defaults(func=_play)
@@ -269,34 +268,22 @@ def _pose(args) -> int:
     return 0
 
 
-def read_actions(dataset: Path, episode: int | None = None) -> tuple[np.ndarray, float, list[str] | None]:
-    """A LeRobot-style dataset's `action` rows (in file order), its fps, and the action names if recorded."""
-    import pyarrow.parquet as pq
+def read_actions(dataset: Path, episode: int | None = None) -> tuple[np.ndarray, float, tuple[str, ...]]:
+    """A facetwin dataset's `action` rows (committed episodes, in order), its fps and the action names."""
+    from facetwin.dataset import DatasetError
+    from facetwin.dataset.reader import load_actions
 
-    info_path = dataset / "meta" / "info.json"
+    if not dataset.is_dir():
+        raise CLIError(f"dataset {dataset} does not exist; pass a folder written by `facetwin collect` or "
+                       "`facetwin real collect`")
     try:
-        info = json.loads(info_path.read_text())
-        fps = float(info["fps"])
-    except (OSError, KeyError, ValueError) as exc:
-        raise CLIError(f"{info_path}: need a readable JSON file with an 'fps' entry ({exc})") from exc
-    names = (info.get("features", {}).get("action", {}) or {}).get("names")
-    files = sorted((dataset / "data").glob("**/*.parquet"))
-    if not files:
-        raise CLIError(f"no parquet files under {dataset / 'data'}")
-    rows = []
-    for f in files:
-        columns = ["action"] + (["episode_index"] if episode is not None else [])
-        try:
-            table = pq.read_table(f, columns=columns)
-        except (KeyError, ValueError) as exc:  # pyarrow raises these for missing columns
-            raise CLIError(f"{f}: no column(s) {columns} ({exc})") from exc
-        actions = np.asarray(table.column("action").to_pylist(), dtype=np.float64)
-        if episode is not None:
-            actions = actions[np.asarray(table.column("episode_index").to_pylist()) == episode]
-        if len(actions):
-            rows.append(actions.reshape(len(actions), -1))
-    actions = np.concatenate(rows) if rows else np.zeros((0, 0))
-    return actions, fps, list(names) if isinstance(names, list) else None
+        actions, info = load_actions(dataset, episode)
+    except DatasetError as exc:  # its message names the file and what is wrong with it
+        raise CLIError(f"{exc}; check the dataset with `facetwin dataset check {dataset}`") from exc
+    except (OSError, ValueError) as exc:  # an unreadable parquet file: pyarrow names no path
+        raise CLIError(f"cannot read the dataset in {dataset}: {exc}; check it with `facetwin dataset check "
+                       f"{dataset}`") from exc
+    return actions.astype(np.float64), float(info.fps), info.servo_names
 
 
 def _play(args) -> int:
@@ -306,9 +293,9 @@ def _play(args) -> int:
     actions, fps, names = read_actions(args.dataset, args.episode)
     if len(actions) == 0:
         raise CLIError(f"no actions to play in {args.dataset}" + (f" for episode {args.episode}" if args.episode is not None else ""))
-    if actions.shape[1] != spec.n or (names is not None and tuple(names) != spec.names):
+    if actions.shape[1] != spec.n or (names and tuple(names) != spec.names):
         raise CLIError(f"dataset actions must be the face spec's {spec.n} servo commands in its order; "
-                       f"got {actions.shape[1]} columns" + (f" named {names[:3]}..." if names else ""))
+                       f"got {actions.shape[1]} columns" + (f" named {list(names[:3])}..." if names else ""))
     calibration = _load_calibration(args, spec)
     period = 1.0 / fps
     errors = []

@@ -43,10 +43,10 @@ def run(args) -> int:
     except (rl.RLUnavailableError, ValueError) as exc:
         raise CLIError(str(exc)) from exc
     if args.policy is not None:
-        from facetwin.agents.training.checkpoint import RunError, load_policy
+        from facetwin.agents.training.checkpoint import RunError, load_run_policy
 
         try:
-            base = load_policy(args.policy)
+            base = load_run_policy(args.policy)
         except RunError as exc:
             raise CLIError(str(exc)) from exc
         description = f"{base.kind} run {args.policy}"

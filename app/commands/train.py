@@ -4,39 +4,47 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# the defaults live in these dataclasses and names (torch-free); the parser reads them, never restates them
+from facetwin.agents.policies.names import CLOSED_FORM_KINDS, MODEL_KINDS, NEURAL_KINDS
+from facetwin.agents.training.config import (OBJECTIVES, AggregationSettings, ExpressionSettings, FitSettings,
+                                             TrainConfig)
 from facetwin.app.cli import CLIError
 
-MODEL_CHOICES = ("kan-attn", "kan", "mlp", "linear", "knn")  # agents.models.MODEL_KINDS, without importing torch
 # auto: the expression objective for the gradient-trained kinds (it measured better in the closed loop on
 # human faces, for kan-attn and mlp alike), supervised for the closed-form ones, which have no other
-OBJECTIVE_CHOICES = ("auto", "supervised", "expression")
-NEURAL = ("kan-attn", "kan", "mlp")
+OBJECTIVE_CHOICES = ("auto", *OBJECTIVES)
 
 
 def register(subparsers) -> None:
+    config, fit, expression, aggregation = TrainConfig(), FitSettings(), ExpressionSettings(), AggregationSettings()
     p = subparsers.add_parser("train", help="train a policy from a dataset (expression -> 25 servo commands)",
                               description="Train a policy mapping target expressions to servo commands.")
     p.add_argument("--data", required=True, type=Path, help="dataset directory (LeRobot-v3 style, from facetwin)")
-    p.add_argument("--model", default="kan-attn", choices=MODEL_CHOICES)
+    p.add_argument("--model", default=config.model, choices=MODEL_KINDS, help="policy kind (default %(default)s)")
     p.add_argument("--out", required=True, type=Path, help="run directory to write (checkpoint, config.json, loss.png)")
-    p.add_argument("--epochs", type=int, default=200)
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default: per model kind)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA when available)")
-    p.add_argument("--max-samples", type=int, default=None, help="train on a random subset of this many frames")
-    p.add_argument("--val-fraction", type=float, default=0.1, help="share held out for validation (whole episodes)")
-    p.add_argument("--patience", type=int, default=20, help="epochs without improvement before stopping")
+    p.add_argument("--epochs", type=int, default=fit.epochs, help="epochs of the supervised fit (default %(default)s)")
+    p.add_argument("--batch-size", type=int, default=fit.batch_size, help="minibatch size (default %(default)s)")
+    p.add_argument("--lr", type=float, default=fit.lr, help="learning rate (default: per model kind)")
+    p.add_argument("--seed", type=int, default=fit.seed, help="seed of every pass (default %(default)s)")
+    p.add_argument("--device", default=fit.device, help="cpu, cuda, cuda:1 ... (default: CUDA when available)")
+    p.add_argument("--max-samples", type=int, default=config.max_samples,
+                   help="train on a random subset of this many frames")
+    p.add_argument("--val-fraction", type=float, default=config.val_fraction,
+                   help="share held out for validation (whole episodes; default %(default)s)")
+    p.add_argument("--patience", type=int, default=fit.patience,
+                   help="epochs without improvement before stopping (default %(default)s)")
     p.add_argument("--threads", type=int, default=None,
                    help="PyTorch CPU threads (default: PyTorch's choice; 1 is quickest on a busy shared machine)")
     p.add_argument("--objective", default="auto", choices=OBJECTIVE_CHOICES,
                    help="supervised: fit commands; expression: then fit a forward model and fine-tune the policy "
                         "through it so f(policy(e)) ~ e, on targets reaching past the data (default auto: "
-                        "expression for kan-attn/kan/mlp, supervised for linear/knn)")
-    p.add_argument("--expression-epochs", type=int, default=40, help="epochs of the expression pass")
-    p.add_argument("--anchor", type=float, default=0.0,
+                        f"expression for {'/'.join(NEURAL_KINDS)}, supervised for {'/'.join(CLOSED_FORM_KINDS)})")
+    p.add_argument("--expression-epochs", type=int, default=expression.epochs,
+                   help="epochs of the expression pass (default %(default)s)")
+    p.add_argument("--anchor", type=float, default=expression.anchor,
                    help="weight of the command loss on real pairs during the expression pass (holds the policy near "
-                        "recorded commands; useful when the dataset has no landmarks and the forward model is a direct fit)")
+                        "recorded commands; useful when the dataset has no landmarks and the forward model is a direct "
+                        "fit; default %(default)s)")
     p.add_argument("--forward", type=Path, metavar="RUN_DIR",
                    help="use the forward model of an earlier expression-objective run on the same dataset instead of "
                         "fitting one (its forward.safetensors)")
@@ -45,14 +53,15 @@ def register(subparsers) -> None:
                         "(default: $FACETWIN_FACE_LANDMARKER or the cache)")
     p.add_argument("--aggregate-rounds", type=int, default=None, metavar="N",
                    help="expression objective: rounds of querying the twin where the policy goes, refitting the "
-                        "forward models there and tuning the policy again (agents.aggregation; default 2, or 0 with "
-                        "--forward, which takes another run's forward models as they are)")
-    p.add_argument("--aggregate-targets", type=int, default=2500, metavar="K",
+                        "forward models there and tuning the policy again (agents.forward.aggregation; default "
+                        f"{aggregation.rounds}, or 0 with --forward, which takes another run's forward models as "
+                        "they are)")
+    p.add_argument("--aggregate-targets", type=int, default=aggregation.targets, metavar="K",
                    help="targets per aggregation round; each costs two twin samples (the policy's answer and its "
-                        "refined one), so a run uses its recorded rows + 2 x K x N twin samples")
+                        "refined one), so a run uses its recorded rows + 2 x K x N twin samples (default %(default)s)")
     p.add_argument("--hparam", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one of the model kind's hyper-parameters (agents.models.DEFAULT_HPARAMS), VALUE as "
-                        "JSON; repeatable, e.g. --hparam hidden=[444,444] for a wider MLP")
+                   help="override one of the model kind's hyper-parameters (agents.policies.kinds.DEFAULT_HPARAMS), "
+                        "VALUE as JSON; repeatable, e.g. --hparam hidden=[444,444] for a wider MLP")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -74,10 +83,9 @@ def parse_hparams(items: list[str]) -> dict:
 
 
 def run(args) -> int:
-    from facetwin.agents.forward.aggregation import AggregationSettings
-    from facetwin.agents.forward.expression_objective import ExpressionSettings
+    from dataclasses import replace
+
     from facetwin.agents.forward.landmark import TEACHER_WEIGHTS_FILE, LandmarkSettings, load_teacher
-    from facetwin.agents.training.minibatch import FitSettings
     from facetwin.agents.training.train import train_from_dataset
     from facetwin.dataset import DatasetError
     from facetwin.landmarker_bundle import LandmarkerModelError
@@ -89,16 +97,20 @@ def run(args) -> int:
     hparams = parse_hparams(args.hparam)
     objective = args.objective
     if objective == "auto":
-        objective = "expression" if args.model in NEURAL else "supervised"
+        objective = "expression" if args.model in NEURAL_KINDS else "supervised"
     if args.expression_epochs < 1 or args.anchor < 0:
         raise CLIError("--expression-epochs must be at least 1 and --anchor at least 0")
-    rounds = args.aggregate_rounds if args.aggregate_rounds is not None else 0 if args.forward is not None else 2
-    if rounds < 0 or args.aggregate_targets < 1:
+    aggregation = AggregationSettings(targets=args.aggregate_targets)
+    if args.aggregate_rounds is not None:
+        aggregation = replace(aggregation, rounds=args.aggregate_rounds)
+    elif args.forward is not None:  # another run's forward models are taken as they are
+        aggregation = replace(aggregation, rounds=0)
+    if aggregation.rounds < 0 or aggregation.targets < 1:
         raise CLIError("--aggregate-rounds must be at least 0 and --aggregate-targets at least 1")
     forward = teacher = None
     if args.forward is not None:
         if objective != "expression":
-            raise CLIError("--forward is for the expression objective (kan-attn, kan, mlp)")
+            raise CLIError(f"--forward is for the expression objective ({', '.join(NEURAL_KINDS)})")
         from facetwin.agents.training.checkpoint import RunConfig, check_spec
         from facetwin.agents.forward.direct import load_forward
         from facetwin.spec import default_spec
@@ -115,17 +127,17 @@ def run(args) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    settings = FitSettings(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patience=args.patience,
-                           seed=args.seed, device=args.device, progress=not args.no_progress)
-    expression = ExpressionSettings(epochs=args.expression_epochs, anchor=args.anchor, seed=args.seed,
-                                    device=args.device, progress=not args.no_progress)
+    seed, device, progress = args.seed, args.device, not args.no_progress
     try:
-        result = train_from_dataset(args.data, model=args.model, out_dir=args.out, settings=settings, hparams=hparams,
-                                    val_fraction=args.val_fraction, max_samples=args.max_samples,
-                                    objective=objective, expression_settings=expression, forward=forward, teacher=teacher,
-                                    aggregation=AggregationSettings(rounds=rounds, targets=args.aggregate_targets),
-                                    landmark_settings=LandmarkSettings(seed=args.seed, device=args.device,
-                                                                       bundle=args.landmarker))
+        config = TrainConfig(
+            model=args.model, hparams=hparams, objective=objective, val_fraction=args.val_fraction,
+            max_samples=args.max_samples, aggregation=aggregation,
+            fit=FitSettings(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patience=args.patience,
+                            seed=seed, device=device, progress=progress),
+            expression=ExpressionSettings(epochs=args.expression_epochs, anchor=args.anchor, seed=seed, device=device,
+                                          progress=progress),
+            landmark=LandmarkSettings(seed=seed, device=device, bundle=args.landmarker))
+        result = train_from_dataset(args.data, config, out_dir=args.out, forward=forward, teacher=teacher)
     except (ValueError, FileNotFoundError, DatasetError, LandmarkerModelError) as exc:
         raise CLIError(str(exc)) from exc
     print(f"{args.model}: {result.n_train} train / {result.n_val} validation frames, "

@@ -3,7 +3,7 @@
 This package is the composition layer behind ``facetwin mimic``, like the CLI: it joins perception,
 a policy (facetwin.agents), the twin (facetwin.sim) and the servo bridge (facetwin.real). Unlike the
 core ``facetwin/*`` modules it may import sim, agents and real, but only where a stage is opened
-(``targets.open_target``, ``policies.load_policy``), so importing it stays cheap.
+(``targets.open_target``, ``agents.policies.loader.load_policy``), so importing it stays cheap.
 
 Stages per frame: frames.py (sequential, or newest-only for --realtime) -> perception (video mode,
 One-Euro) -> face_loss.py (hold, then ease to neutral, when no face) -> policy -> targets.py ->

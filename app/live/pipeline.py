@@ -24,7 +24,7 @@ from facetwin.perception.sources import FALLBACK_FPS
 @dataclass
 class MimicConfig:
     source: str  # video file, image(s), or webcam:N
-    policy: str = "neutral"  # run directory, ridge .npz, or neutral
+    policy: str = "neutral"  # a `facetwin train` run directory, or neutral (agents.policies.loader)
     refine_steps: int = 0  # gradient steps through the run's forward model per answer (agents.refine)
     target: str = "sim"  # sim, virtual, or a serial port
     out: Path | None = None  # side-by-side .mp4
@@ -107,10 +107,11 @@ def run_mimic(config: MimicConfig, *, policy=None, target=None) -> MimicResult:
     """Run the loop to the end of the source (or ``max_frames``, or Ctrl-C) and write what was asked.
 
     ``policy`` / ``target``: already-open stages to use instead of opening ``config.policy`` /
-    ``config.target`` (the caller then owns the target and closes it).
+    ``config.target`` (the caller then owns the target and closes it). ``policy`` may be any callable from a
+    55-dim expression to the face's commands, e.g. a `FacePolicy` from ``agents.policies.loader.load_policy``.
     """
     os.environ.setdefault("MUJOCO_GL", "egl")
-    from facetwin.app.live.policies import load_policy
+    from facetwin.agents.policies.loader import load_policy
     from facetwin.app.live.side_by_side import SideBySideWriter
     from facetwin.app.live.targets import open_target
     from facetwin.perception import FacePerceiver, open_source
@@ -120,7 +121,8 @@ def run_mimic(config: MimicConfig, *, policy=None, target=None) -> MimicResult:
         raise ValueError(f"max_frames must be >= 1, got {config.max_frames}")
     if config.stats is not None and not Path(config.stats).parent.is_dir():
         raise FileNotFoundError(f"--stats {config.stats}: folder {Path(config.stats).parent} does not exist")
-    n_servos = default_spec().n
+    spec = default_spec()
+    n_servos = spec.n
     # Cheapest checks first: a bad source or output path should fail before the twin is built.
     source = open_source(config.source)
     fps = float(getattr(source, "fps", FALLBACK_FPS))
@@ -130,7 +132,7 @@ def run_mimic(config: MimicConfig, *, policy=None, target=None) -> MimicResult:
     interrupted = False
     frames = None
     try:
-        policy = policy if policy is not None else load_policy(config.policy, n_servos, config.refine_steps)
+        policy = policy if policy is not None else load_policy(config.policy, spec, config.refine_steps)
         with FacePerceiver(config.landmarker, mode="video", max_faces=config.max_faces,
                            smoothing=config.smoothing) as perceiver:
             if target is None:

@@ -2,7 +2,10 @@
 
 Every file goes to a temporary sibling first, is flushed to disk, then renamed over its target
 (rename within one directory is atomic on POSIX). A process killed mid-write leaves at most a
-temporary file, which `remove_temporaries` clears on the next resume.
+temporary file, which `remove_temporaries` clears on the next resume; a write that fails (a full disk)
+removes its own temporary file and leaves the target as it was. Parquet pages carry CRC-32 checksums,
+which the readers verify (`layout.read_parquet`), so a flipped bit in a committed file is an error,
+not a changed number.
 """
 
 from __future__ import annotations
@@ -52,8 +55,12 @@ def commit(tmp: Path, target: Path) -> None:
 def write_bytes(target: Path, data: bytes) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_path(target)
-    tmp.write_bytes(data)
-    commit(tmp, target)
+    try:
+        tmp.write_bytes(data)
+        commit(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def write_text(target: Path, text: str) -> None:
@@ -67,8 +74,12 @@ def write_json(target: Path, obj) -> None:
 def write_parquet(target: Path, table: pa.Table) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_path(target)
-    pq.write_table(table, tmp, compression="snappy")
-    commit(tmp, target)
+    try:
+        pq.write_table(table, tmp, compression="snappy", write_page_checksum=True)
+        commit(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def remove_temporaries(root: Path) -> list[Path]:

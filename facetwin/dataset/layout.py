@@ -19,6 +19,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -51,6 +52,28 @@ class DatasetError(ValueError):
     """A dataset folder is missing, malformed, or does not match what the caller asked for."""
 
 
+# What to do about a committed file that no longer reads: the writer never rewrites one in place (every
+# write is a rename of a finished, fsynced file), so the damage came from the disk or a copy.
+DAMAGED_FIX = "restore the folder from a copy, or collect into a new one; `facetwin dataset check DIR` lists every damaged file"
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's text on one line (YAML, pyarrow and JSON errors can span several)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def read_parquet(path: Path, columns: list[str] | None = None) -> pa.Table:
+    """A parquet file, page checksums verified; a truncated, bit-flipped or empty file raises DatasetError naming it."""
+    try:
+        table = pq.read_table(path, columns=columns, page_checksum_verification=True)
+        table.column_names  # a damaged footer can hold undecodable names: fail here, not later
+        return table
+    except FileNotFoundError:
+        raise DatasetError(f"{path} is missing; {DAMAGED_FIX}") from None
+    except (pa.ArrowException, OSError, ValueError, KeyError) as exc:  # ArrowInvalid, IOError on bad pages, bad UTF-8
+        raise DatasetError(f"{path} is damaged or truncated ({one_line(exc)[:160]}); {DAMAGED_FIX}") from exc
+
+
 @dataclass(frozen=True)
 class Feature:
     """One column of the dataset as info.json describes it (lerobot's dtype/shape/names triple)."""
@@ -69,6 +92,8 @@ class Feature:
     @classmethod
     def from_json(cls, raw: dict) -> "Feature":
         names = raw.get("names")
+        if raw["dtype"] != "video":
+            np.dtype(raw["dtype"])  # TypeError for a name numpy does not know (a damaged info.json)
         return cls(
             dtype=str(raw["dtype"]),
             shape=tuple(int(s) for s in raw["shape"]),
@@ -196,8 +221,9 @@ class DatasetInfo:
                 data_path=str(raw["data_path"]),
                 video_path=raw.get("video_path"),
             )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise DatasetError(f"{source}: malformed info.json ({exc!r}); was it written by a LeRobot v3.0 writer?") from exc
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise DatasetError(f"{source}: malformed info.json ({one_line(exc)!r}); was it written by a LeRobot v3.0 writer? "
+                               f"If so it is damaged: {DAMAGED_FIX}") from exc
 
 
 @dataclass(frozen=True)
@@ -242,8 +268,11 @@ def read_info(root: str | Path) -> DatasetInfo:
         raise DatasetError(f"{path} not found: {root} is not a LeRobot v3.0 dataset (or nothing was committed yet)")
     try:
         raw = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise DatasetError(f"{path}: not valid JSON ({exc})") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:  # truncated or bit-flipped
+        raise DatasetError(f"{path} is not valid JSON (truncated or damaged: {one_line(exc)}); it is the dataset's commit "
+                           f"record: {DAMAGED_FIX}") from exc
+    if not isinstance(raw, dict):
+        raise DatasetError(f"{path} holds no JSON object (damaged?); {DAMAGED_FIX}")
     return DatasetInfo.from_json(raw, str(path))
 
 
@@ -258,15 +287,22 @@ def read_episode_table(root: str | Path, info: DatasetInfo, *, with_stats: bool 
         raise DatasetError(f"{Path(root) / EPISODES_DIR} holds no episode files, yet info.json counts {info.total_episodes} episodes")
     tables = []
     for path in files:
-        names = pq.read_schema(path).names
-        tables.append(pq.read_table(path, columns=[n for n in names if with_stats or not n.startswith("stats/")]))
+        tables.append(read_parquet(path, None if with_stats else [n for n in _schema_names(path) if not n.startswith("stats/")]))
     if not tables:
         return pa.table({})
     try:
         table = pa.concat_tables(tables)
     except pa.ArrowInvalid as exc:
-        raise DatasetError(f"{Path(root) / EPISODES_DIR}: episode files disagree on their columns ({exc})") from exc
+        raise DatasetError(f"{Path(root) / EPISODES_DIR}: episode files disagree on their columns ({one_line(exc)[:160]}); "
+                           f"{DAMAGED_FIX}") from exc
     return table.slice(0, info.total_episodes)
+
+
+def _schema_names(path: Path) -> list[str]:
+    try:
+        return pq.read_schema(path).names
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise DatasetError(f"{path} is damaged or truncated ({one_line(exc)[:160]}); {DAMAGED_FIX}") from exc
 
 
 def read_episodes(root: str | Path, info: DatasetInfo) -> list[EpisodeRecord]:
@@ -274,6 +310,14 @@ def read_episodes(root: str | Path, info: DatasetInfo) -> list[EpisodeRecord]:
     if info.total_episodes == 0:
         return []
     table = read_episode_table(root, info).to_pydict()
+    where = Path(root) / EPISODES_DIR
+    try:
+        return _records(table, info)
+    except (KeyError, TypeError, ValueError) as exc:  # a column name or value the footer no longer holds
+        raise DatasetError(f"{where}: an episodes file is damaged ({one_line(exc)[:160]}); {DAMAGED_FIX}") from exc
+
+
+def _records(table: dict, info: DatasetInfo) -> list[EpisodeRecord]:
     out = []
     for i in range(len(table["episode_index"])):
         videos = {

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from facetwin.dataset.layout import (
     ACTION,
@@ -20,8 +19,10 @@ from facetwin.dataset.layout import (
     DatasetInfo,
     EpisodeRecord,
     data_file_path,
+    one_line,
     read_episodes,
     read_info,
+    read_parquet,
 )
 from facetwin.dataset.stats import FeatureStats
 from facetwin.dataset.table import to_numpy
@@ -69,7 +70,7 @@ def read_columns(root: Path, info: DatasetInfo, episodes: list[EpisodeRecord], k
         path = data_file_path(root, info, chunk, file)
         if not path.is_file():
             raise DatasetError(f"{path} is missing but meta/episodes refers to it")
-        table = pq.read_table(path, columns=keys)
+        table = read_parquet(path, keys)
         for k in keys:
             parts[k].append(to_numpy(table.column(k), info.features[k], f"{path.relative_to(root)}:{k}"))
     return {k: np.concatenate(v) if v else _empty(info, k) for k, v in parts.items()}
@@ -102,14 +103,28 @@ def load_arrays(root: str | Path, *, landmarks: bool = True) -> DatasetArrays:
     )
 
 
+def load_actions(root: str | Path, episode: int | None = None) -> tuple[np.ndarray, DatasetInfo]:
+    """The action rows of every committed episode, or of one, and the dataset's info (fps, servo names).
+    Replaying commands needs neither the observations nor the data files of other episodes, so neither is read."""
+    root = Path(root)
+    info = read_info(root)
+    episodes = read_episodes(root, info)
+    if episode is None:
+        return read_columns(root, info, episodes, [ACTION])[ACTION], info
+    episodes = [r for r in episodes if r.episode_index == episode]
+    cols = read_columns(root, info, episodes, [ACTION, "episode_index"])
+    return cols[ACTION][cols["episode_index"] == episode], info
+
+
 def read_stats(root: str | Path) -> dict[str, FeatureStats]:
     path = Path(root) / STATS_PATH
     if not path.is_file():
         raise DatasetError(f"{path} not found")
     try:
         return {k: FeatureStats.from_json(v) for k, v in json.loads(path.read_text()).items()}
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise DatasetError(f"{path}: malformed stats ({exc!r})") from exc
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:  # JSON/UTF-8 errors are ValueErrors
+        raise DatasetError(f"{path} is truncated or damaged ({one_line(exc)[:120]}); it is recomputed from meta/episodes "
+                           f"when the writer resumes: re-run the collection with --resume") from exc
 
 
 def read_tasks(root: str | Path) -> list[str]:
@@ -117,5 +132,5 @@ def read_tasks(root: str | Path) -> list[str]:
     path = Path(root) / TASKS_PATH
     if not path.is_file():
         raise DatasetError(f"{path} not found")
-    t = pq.read_table(path).to_pydict()
+    t = read_parquet(path, ["task_index", "task"]).to_pydict()
     return [task for _, task in sorted(zip(t["task_index"], t["task"]))]

@@ -151,6 +151,7 @@ class DatasetWriter:
         self._pending_frames = 0
         self._video: dict[str, Mp4Writer] = {}
         self._frame_buffer: list[dict] = []
+        self._broken: OSError | None = None  # set when a commit failed; the writer then only closes
         self.closed = False
 
     # -- what the producer needs -------------------------------------------------------------------
@@ -250,6 +251,18 @@ class DatasetWriter:
         """Commit the buffered episodes as one data file now (no-op when nothing is buffered)."""
         if not self._pending:
             return
+        try:
+            self._commit_pending()
+        except OSError as exc:  # a full disk, a failing one: nothing committed before is touched (atomic writes)
+            self._broken = exc
+            first, last = self._pending[0].record.episode_index, self._pending[-1].record.episode_index
+            where = exc.filename or self.root
+            raise DatasetError(
+                f"cannot write {where}: {exc.strerror or exc}; episodes {first}..{last} were not saved, the "
+                f"{self.info.total_episodes} committed before them are intact: free space, then continue with --resume"
+            ) from exc
+
+    def _commit_pending(self) -> None:
         pending = self._pending
         chunk, file = pending[0].record.data_file
         columns = {k: np.concatenate([p.columns[k] for p in pending]) for k in pending[0].columns}
@@ -279,12 +292,18 @@ class DatasetWriter:
         if self.closed:
             return self.info
         try:
+            if self._broken is not None:  # a commit failed: what it held is lost, and resuming redoes it
+                self._pending, self._frame_buffer = [], []
             if self._frame_buffer:
                 warnings.warn(f"closing with an unfinished episode of {len(self._frame_buffer)} frames; it is discarded")
                 self._frame_buffer = []
             self.flush()
-            if self.info.total_episodes:
-                atomic.write_text(self.root / CARD_PATH, render_card(self.info, self._aggregate(self._stats), self.description))
+            if self.info.total_episodes and self._broken is None:
+                try:
+                    atomic.write_text(self.root / CARD_PATH, render_card(self.info, self._aggregate(self._stats), self.description))
+                except OSError as exc:  # the card is no part of the commit: every episode is saved already
+                    warnings.warn(f"could not write the dataset card {self.root / CARD_PATH}: {exc}; the episodes are "
+                                  f"committed, and the next resume writes the card")
         finally:
             self._abandon_video()
             self._unlock()
@@ -304,6 +323,8 @@ class DatasetWriter:
     def _check_open(self) -> None:
         if self.closed:
             raise DatasetError("this DatasetWriter is closed; open a new one with resume=True to add episodes")
+        if self._broken is not None:
+            raise DatasetError(f"a commit to {self.root} failed ({self._broken}); continue with a new writer and resume=True")
 
     def _validate(self, frames: EpisodeFrames) -> dict[str, np.ndarray]:
         t = len(frames)
