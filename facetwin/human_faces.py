@@ -21,6 +21,14 @@ from facetwin.perception.sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 CACHE_VERSION = 1  # bump when what is cached (or how it is perceived) changes
 
 
+def shared_faces(sub: str = "") -> Path:
+    """The labelled human faces the project is scored on: $FACETWIN_SHARED_FACES, else `../shared/faces`
+    beside the checkout (the layout CI and the tests use)."""
+    root = os.environ.get("FACETWIN_SHARED_FACES")
+    base = Path(root) if root else Path(__file__).resolve().parents[1].parent / "shared" / "faces"
+    return base / sub if sub else base
+
+
 @dataclass
 class HumanFaces:
     """Perceived human frames, row i of each array being one frame with a face."""

@@ -137,7 +137,8 @@ def _varint(buf: bytes, i: int) -> tuple[int, int]:
         shift += 7
 
 
-def _fields(buf: bytes):
+def protobuf_fields(buf: bytes):
+    """(field number, wire type, value) of each field of a protobuf message, without its schema."""
     i = 0
     while i < len(buf):
         key, i = _varint(buf, i)
@@ -175,12 +176,12 @@ class CanonicalMesh:
 
 def parse_canonical_mesh(blob: bytes) -> CanonicalMesh:
     # The note in shared/ says field 3; the wire shows canonical_mesh as field 1 (input_source is 3).
-    mesh_bytes = next((v for f, w, v in _fields(blob) if f == 1 and w == 2), None)
+    mesh_bytes = next((v for f, w, v in protobuf_fields(blob) if f == 1 and w == 2), None)
     if mesh_bytes is None:
         raise LandmarkerModelError("geometry metadata holds no canonical_mesh")
     vbuf = ibuf = None
     indices: list[int] = []
-    for f, w, v in _fields(mesh_bytes):
+    for f, w, v in protobuf_fields(mesh_bytes):
         if f == 3:
             vbuf = v if w == 2 else (vbuf or b"") + v
         elif f == 4:

@@ -1,7 +1,10 @@
-"""The face spec: the one place where the 25 servos are named and bounded.
+"""Face specs: the one place where a robot face's servos are named and bounded.
 
-`assets/face_spec.yaml` is the source; this module loads it into typed records and owns the mapping
-from normalised commands in [-1, 1] to servo-shaft degrees that both the twin and the servo bus use.
+Each face is one YAML file: `assets/face_spec.yaml` is the default face ("rena", 25 servos) and every
+`assets/<name>/face_spec.yaml` is a face called <name> (e.g. "eva", 26 actuators). This module is the
+only one that knows where specs live (`face_names`, `load_face`); it loads them into typed records and
+owns the mapping from normalised commands in [-1, 1] to servo-shaft degrees that both the twin and the
+servo bus use.
 """
 
 from __future__ import annotations
@@ -75,6 +78,12 @@ class FaceSpec:
     baudrate: int
     servos: tuple[Servo, ...]
     fingerprint: str = field(default="", compare=False)
+    # The name the face is selected by (`--face`): its folder under assets/, or the file's path for a spec
+    # outside the package.
+    face: str = field(default="", compare=False)
+    # Optional per-face servo targets of the motion primitives (primitive name -> servo name -> command at
+    # full intensity); None: the primitive library's own targets, which are written for the default face.
+    primitives: dict[str, dict[str, float]] | None = field(default=None, compare=False)
 
     # -- lookup ---------------------------------------------------------------------------------
     @property
@@ -146,13 +155,56 @@ class FaceSpec:
 
 
 DEFAULT_SPEC = "face_spec.yaml"
+DEFAULT_FACE = "rena"
 
 
 def default_spec_path() -> Path:
     return Path(str(resources.files("facetwin.assets") / DEFAULT_SPEC))
 
 
-def _parse(raw: dict, source: str) -> FaceSpec:
+def face_names() -> tuple[str, ...]:
+    """The packaged faces: the default one, then every assets/<name>/ holding a face_spec.yaml."""
+    root = Path(str(resources.files("facetwin.assets")))
+    others = sorted(d.name for d in root.iterdir() if (d / DEFAULT_SPEC).is_file() and d.name != DEFAULT_FACE)
+    return (DEFAULT_FACE, *others)
+
+
+def face_spec_path(face: str | Path) -> Path:
+    """Where face `face` is written: a packaged face's name, or the path of a face_spec YAML file."""
+    text = str(face)
+    if text == DEFAULT_FACE:
+        return default_spec_path()
+    if text in face_names():
+        return Path(str(resources.files("facetwin.assets"))) / text / DEFAULT_SPEC
+    path = Path(text).expanduser()
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        return path
+    raise SpecError(
+        f"no face named {text!r}; packaged faces: {', '.join(face_names())} "
+        f"(or give the path of a face_spec.yaml; docs/new-face.md says how to add a face)"
+    )
+
+
+def load_face(face: str | Path | None = None) -> FaceSpec:
+    """The spec of a face by name (`--face`), or of a face_spec YAML file; the default face for None."""
+    return _load_face(str(face) if face is not None else DEFAULT_FACE)
+
+
+@lru_cache(maxsize=16)
+def _load_face(face: str) -> FaceSpec:
+    return load_spec(face_spec_path(face), face=face if face in face_names() else "")
+
+
+def face_of(spec_name: str, fingerprint: str = "") -> str | None:
+    """The packaged face whose spec has this name (and fingerprint, when given); None if no packaged face does."""
+    for face in face_names():
+        spec = load_face(face)
+        if spec.name == spec_name and (not fingerprint or spec.fingerprint == fingerprint):
+            return face
+    return None
+
+
+def _parse(raw: dict, source: str, face: str) -> FaceSpec:
     try:
         servos = []
         for entry in raw["servos"]:
@@ -190,11 +242,21 @@ def _parse(raw: dict, source: str) -> FaceSpec:
             baudrate=int(raw["baudrate"]),
             servos=tuple(servos),
             fingerprint=hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()[:16],
+            face=face,
+            primitives=_parse_primitives(raw.get("primitives")),
         )
     except (KeyError, TypeError, IndexError, ValueError) as exc:
         raise SpecError(f"{source}: malformed face spec ({exc!r})") from exc
     validate(spec, source)
     return spec
+
+
+def _parse_primitives(raw) -> dict[str, dict[str, float]] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise TypeError("primitives must map primitive names to {servo: command}")
+    return {str(name): {str(k): float(v) for k, v in (targets or {}).items()} for name, targets in raw.items()}
 
 
 def validate(spec: FaceSpec, source: str = "face spec") -> None:
@@ -229,20 +291,33 @@ def validate(spec: FaceSpec, source: str = "face spec") -> None:
             problems.append(f"{s.name}: a {s.mechanism} linkage needs an axis")
         if s.coupling and s.coupling.with_servo not in names:
             problems.append(f"{s.name}: coupled with unknown servo {s.coupling.with_servo!r}")
+    for primitive, targets in (spec.primitives or {}).items():
+        unknown = [k for k in targets if k not in names]
+        if unknown:
+            problems.append(f"primitive {primitive}: drives unknown servo(s) {', '.join(unknown)}")
+        out = [f"{k}={v}" for k, v in targets.items() if not -1.0 <= v <= 1.0]
+        if out:
+            problems.append(f"primitive {primitive}: targets must lie in [-1, 1] ({', '.join(out)})")
     if problems:
         raise SpecError(f"{source}: " + "; ".join(problems))
 
 
-def load_spec(path: str | Path | None = None) -> FaceSpec:
-    """Load a face spec (the packaged one by default)."""
+def load_spec(path: str | Path | None = None, *, face: str = "") -> FaceSpec:
+    """Load a face spec file (the default face's by default); `face` is the name it is selected by."""
     p = default_spec_path() if path is None else Path(path)
     try:
         raw = yaml.safe_load(p.read_text())
     except OSError as exc:
         raise SpecError(f"cannot read face spec {p}: {exc.strerror}") from exc
-    return _parse(raw, str(p))
+    except yaml.YAMLError as exc:
+        raise SpecError(f"face spec {p} is not valid YAML: {' '.join(str(exc).split())}") from exc
+    if not isinstance(raw, dict):
+        raise SpecError(f"face spec {p}: expected a mapping with name, version, ... and servos")
+    if not face:  # a packaged face's file read by its path is still that face; another file is its path
+        face = next((name for name in face_names() if face_spec_path(name).resolve() == p.resolve()), str(p.resolve()))
+    return _parse(raw, str(p), face)
 
 
-@lru_cache(maxsize=1)
 def default_spec() -> FaceSpec:
-    return load_spec()
+    """The default face's spec (`DEFAULT_FACE`)."""
+    return load_face(DEFAULT_FACE)

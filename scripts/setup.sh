@@ -11,6 +11,11 @@ if command -v apt-get >/dev/null 2>&1; then
     $SUDO apt-get update -qq
     $SUDO apt-get install -y -qq --no-install-recommends libegl1 libegl-mesa0 libgl1-mesa-dri libgles2 libglib2.0-0 >/dev/null
   fi
+  # headless Chromium loads the HTML report of `facetwin eval --report` in its test
+  if ! dpkg -s chromium >/dev/null 2>&1; then
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  fi
 fi
 
 PY=${PYTHON:-python3}
@@ -18,5 +23,7 @@ PY=${PYTHON:-python3}
 .venv/bin/pip install -q --upgrade pip
 # torch: the CPU build is enough here and CUDA is used when present; the constraints keep the resolver
 # from pulling a multi-GB CUDA wheel where a CPU wheel is already available.
-.venv/bin/pip install -q -c scripts/constraints.txt -e ".[test,rl]"
+# ray: tests/test_collect_ray.py runs a local two-worker cluster; warp: the batched twin's MuJoCo Warp backend is
+# held equal to FaceTwin on Warp's CPU device.
+.venv/bin/pip install -q -c scripts/constraints.txt -e ".[test,rl,viewer,ray,warp]"
 echo "facetwin is set up: .venv/bin/facetwin --help"

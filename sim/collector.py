@@ -4,7 +4,12 @@ Each episode starts from a reset, settled twin. Frame k holds command k for 1/fp
 servos tracking the strategy's smooth trajectory as on the real robot (no settling per frame), and is
 then observed through the fast path: row k = (action k, servo positions and expression read 1/fps s
 after action k was sent). An episode depends only on (strategy, seed, episode index), so any number of
-workers, or a resumed run, writes the very rows of one uninterrupted single-process run.
+workers, Ray tasks, or a resumed run, writes the very rows of one uninterrupted single-process run.
+
+Backends: "sim" steps one FaceTwin per process; "batch" steps a BatchTwin of `n_worlds` episodes at
+once (sim/batch/collector.py) with the same physics and, on the CPU, the same LiteRT readout, so its
+rows equal the sim backend's. `ray` spreads groups of
+episodes over a Ray cluster's tasks (sim/ray_collect.py); the writer still adds them in index order.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import numpy as np
 
 from facetwin.dataset import DatasetError, DatasetWriter, EpisodeFrames
 from facetwin.dataset.collection import read_collection_config as read_record, write_collection_record
+from facetwin.dataset.layout import check_readout
 from facetwin.expression import EXPRESSION_DIM, N_LANDMARKS
 from facetwin.motion import STRATEGIES, make_strategy
 from facetwin.spec import FaceSpec, default_spec
@@ -29,6 +35,11 @@ from facetwin.spec import FaceSpec, default_spec
 COLLECTION_PATH = "meta/collection.json"  # how the rows were made; a resume must make them the same way
 DEFAULT_FRAMES_PER_EPISODE = 300  # 10 s at 30 fps: about ten expert keyframes
 DEFAULT_FPS = 30
+BACKENDS = ("sim", "batch")
+
+
+class CollectionInterrupted(RuntimeError):
+    """A worker was lost mid-run; the episodes written before it stay and `resume` continues after them."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +51,7 @@ class CollectConfig:
     frames_per_episode: int = DEFAULT_FRAMES_PER_EPISODE
     fps: int = DEFAULT_FPS
     render_size: int | None = None  # square renders stored as mp4 under videos/, or none
+    readout: str = "fast"  # how each frame's expression is read: fast, or pixels (sim/pixel_labels.py)
 
     def __post_init__(self):
         if self.strategy not in STRATEGIES:
@@ -52,13 +64,16 @@ class CollectConfig:
             raise ValueError(f"fps must be a positive integer, got {self.fps}")
         if self.render_size is not None and (self.render_size < 16 or self.render_size % 2):
             raise ValueError(f"the render size (--render SIZE) must be an even number of pixels >= 16, got {self.render_size}")
+        check_readout(self.readout)
 
     def describe(self) -> str:
         render = f", rendered at {self.render_size}px" if self.render_size else ""
         return (
             f"Collected in the MuJoCo twin with the {self.strategy} motion strategy (seed {self.seed}), "
             f"{self.frames_per_episode} frames per episode at {self.fps} fps{render}. Row k holds servo "
-            f"command k and what the face showed 1/{self.fps} s after it was sent."
+            f"command k and what the face showed 1/{self.fps} s after it was sent, read "
+            + ("through a 512 px render and the Face Landmarker (pixels)." if self.readout == "pixels" else
+               "from the twin's own landmarks (fast).")
         )
 
 
@@ -82,6 +97,7 @@ class CollectResult:
     wall_s: float  # the whole run, including starting workers and writing
     timings: list[EpisodeTiming] = field(default_factory=list)
     parent_cpu_s: float = 0.0  # CPU time of this process (writing; with workers=1 also collecting)
+    frames_without_face: int = 0  # pixel labels: frames dropped because the landmarker found no face in them
 
     @property
     def samples_per_s(self) -> float:
@@ -112,6 +128,11 @@ class EpisodeCollector:
         self.twin = FaceTwin(spec, bundle)
         self.strategy = make_strategy(config.strategy, self.twin.spec, config.seed)
         self._steps = frame_steps(config.frames_per_episode, config.fps, self.twin.timestep)
+        self._pixels = None
+        if config.readout == "pixels":
+            from facetwin.sim.pixel_labels import PIXEL_ENGINE, PIXEL_SIZE
+
+            self._pixels = self.twin.pixel_readout(PIXEL_ENGINE, size=PIXEL_SIZE)  # closed with the twin
 
     def collect(self, episode_index: int) -> EpisodeFrames:
         cfg, twin = self.config, self.twin
@@ -122,21 +143,70 @@ class EpisodeCollector:
         expression = np.empty((t, EXPRESSION_DIM), np.float32)
         landmarks = np.empty((t, N_LANDMARKS, 3), np.float32)
         renders = np.empty((t, cfg.render_size, cfg.render_size, 3), np.uint8) if cfg.render_size else None
+        poses = np.empty((t, twin.model.nq)) if self._pixels is not None else None
         twin.reset()
         twin.settle()  # from a face at rest, as a robot would start an episode
         for k, (command, steps) in enumerate(zip(commands, self._steps)):
             action[k] = twin.set_command(command)
             twin.step(int(steps))
             state[k] = twin.servo_positions()
-            expr = twin.expression()
-            expression[k] = expr.vector
-            landmarks[k] = expr.landmarks
+            if poses is not None:  # read later, the whole episode in one pixel batch
+                poses[k] = twin.data.qpos
+            else:
+                expr = twin.expression()
+                expression[k] = expr.vector
+                landmarks[k] = expr.landmarks
             if renders is not None:
                 renders[k] = twin.render(cfg.render_size)
-        return EpisodeFrames(action=action, state=state, expression=expression, landmarks=landmarks, renders=renders)
+        frames = EpisodeFrames(action=action, state=state, expression=expression, landmarks=landmarks, renders=renders)
+        if poses is None:
+            return frames
+        from facetwin.sim.pixel_labels import relabel
+
+        frames = relabel(frames, poses, self._pixels)
+        if not len(frames):
+            raise DatasetError(f"the landmarker found the twin's face in no frame of episode {episode_index}; "
+                               "check the landmarker bundle (--landmarker) or collect with --readout fast")
+        return frames
+
+    def collect_many(self, indices) -> list[EpisodeFrames]:
+        return [self.collect(i) for i in indices]
 
     def close(self) -> None:
         self.twin.close()
+
+
+@dataclass(frozen=True)
+class Engine:
+    """How episodes are computed (never what they hold): backend, its batch size, and the Ray cluster."""
+
+    backend: str = "sim"
+    n_worlds: int = 64  # episodes per BatchTwin batch (backend "batch")
+    ray: str | None = None  # None: this machine's processes; "local", "auto" or a cluster address
+    ray_retries: int = 3  # times Ray reruns a task whose worker died
+
+    def __post_init__(self):
+        if self.backend not in BACKENDS:
+            raise ValueError(f"unknown collection backend {self.backend!r}; choose one of {', '.join(BACKENDS)}")
+        if self.n_worlds < 1:
+            raise ValueError(f"the batch size (worlds per BatchTwin) must be at least 1, got {self.n_worlds}")
+
+    @property
+    def group(self) -> int:
+        """Episodes computed together: a BatchTwin's worth, or one."""
+        return self.n_worlds if self.backend == "batch" else 1
+
+    def collector(self, config: CollectConfig, spec: FaceSpec | None, bundle: str | None):
+        if self.backend == "batch":
+            from facetwin.sim.batch.collector import BatchEpisodeCollector
+
+            return BatchEpisodeCollector(config, self.n_worlds, spec, bundle)
+        return EpisodeCollector(config, spec, bundle)
+
+
+def groups(indices, size: int) -> list[list[int]]:
+    indices = list(indices)
+    return [indices[i:i + size] for i in range(0, len(indices), size)]
 
 
 # -- worker processes -------------------------------------------------------------------------------
@@ -154,19 +224,33 @@ def _timed(collector: EpisodeCollector, episode_index: int) -> tuple[EpisodeFram
     return frames, EpisodeTiming(episode_index, start, time.monotonic(), time.process_time() - cpu)
 
 
+def timed_group(collector, indices: list[int]) -> list[tuple[EpisodeFrames, EpisodeTiming]]:
+    """Episodes computed together share their span; each is charged an equal part of the CPU time."""
+    start, cpu = time.monotonic(), time.process_time()
+    episodes = collector.collect_many(indices)
+    end, cpu_each = time.monotonic(), (time.process_time() - cpu) / max(1, len(indices))
+    return [(f, EpisodeTiming(i, start, end, cpu_each)) for i, f in zip(indices, episodes)]
+
+
 def _collect_in_worker(episode_index: int) -> tuple[EpisodeFrames, EpisodeTiming]:
     return _timed(_worker, episode_index)
 
 
-def _episodes_in_order(config: CollectConfig, indices: range, workers: int, spec: FaceSpec | None, bundle: str | None):
+def _episodes_in_order(config: CollectConfig, indices: range, workers: int, spec: FaceSpec | None, bundle: str | None,
+                       engine: Engine = Engine()):
     """Yield (frames, timing) for `indices` in index order, whichever worker made them."""
     if not indices:
         return
+    if engine.ray is not None:
+        from facetwin.sim.ray_collect import episodes_over_ray
+
+        yield from episodes_over_ray(config, indices, spec, bundle, engine)
+        return
     if workers == 1:
-        collector = EpisodeCollector(config, spec, bundle)
+        collector = engine.collector(config, spec, bundle)
         try:
-            for i in indices:
-                yield _timed(collector, i)
+            for group in groups(indices, engine.group):
+                yield from timed_group(collector, group)
         finally:
             collector.close()
         return
@@ -216,12 +300,28 @@ def collect(
     bundle: str | os.PathLike | None = None,
     chunk_frames: int | None = None,
     progress: bool = True,
+    engine: Engine = Engine(),
 ) -> CollectResult:
-    """Collect `episodes` episodes into a dataset at `root` (with `resume`, up to that total)."""
+    """Collect `episodes` episodes into a dataset at `root` (with `resume`, up to that total).
+
+    `engine` picks how they are computed (backend, Ray), not the rows. A lost Ray worker (with its retries spent) raises CollectionInterrupted after
+    the episodes before it are written; `resume=True` continues from there.
+    """
     if episodes < 1:
         raise ValueError(f"episodes must be at least 1, got {episodes}")
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
+    if workers > 1 and (engine.backend == "batch" or engine.ray is not None):
+        raise ValueError("workers > 1 is for the sim backend on this machine; the batch backend already uses every "
+                         "core, and with Ray the cluster's CPUs are the workers")
+    if engine.backend == "batch" and config.render_size:
+        raise ValueError("the batch backend reads the fast path only; collect renders with the sim backend")
+    if engine.backend == "batch" and config.readout != "fast":
+        raise ValueError("the batch backend reads the fast path only; collect pixel labels with the sim backend")
+    if engine.ray is not None:
+        from facetwin.sim.ray_collect import connect
+
+        connect(engine.ray)  # a cluster that does not answer fails here, before the dataset is touched
     from facetwin import landmarker_bundle
 
     root = Path(root)
@@ -232,22 +332,25 @@ def collect(
     elif (root / COLLECTION_PATH).is_file():
         raise DatasetError(f"{root} already holds a collection, perhaps an interrupted one: continue it with --resume (resume=True) or pick a new directory")
     begin, begin_cpu = time.monotonic(), time.process_time()
-    options = dict(resume=resume, description=config.describe())
+    options = dict(resume=resume, description=config.describe(), readout=config.readout)
     if chunk_frames is not None:
         options["chunk_frames"] = chunk_frames
     if config.render_size:
         options["render_size"] = (config.render_size, config.render_size)
     timings: list[EpisodeTiming] = []
+    frames_added = 0
     with DatasetWriter(root, spec, config.fps, **options) as writer:
         _write_collection_config(root, config)
         first = writer.next_episode_index
         indices = range(first, episodes)
         bar = _progress_bar(len(indices) * config.frames_per_episode, first, episodes, progress)
         try:
-            for frames, timing in _episodes_in_order(config, indices, min(workers, max(1, len(indices))), spec, bundle_path):
+            for frames, timing in _episodes_in_order(config, indices, min(workers, max(1, len(indices))), spec, bundle_path,
+                                                     engine):
                 writer.add_episode(frames)
                 timings.append(timing)
-                bar.update(len(frames))
+                frames_added += len(frames)
+                bar.update(config.frames_per_episode)
         finally:
             bar.close()
         total = writer.next_episode_index
@@ -256,7 +359,8 @@ def collect(
         config=config,
         episodes_total=total,
         episodes_added=len(timings),
-        frames_added=len(timings) * config.frames_per_episode,
+        frames_added=frames_added,
+        frames_without_face=len(timings) * config.frames_per_episode - frames_added,
         wall_s=time.monotonic() - begin,
         timings=timings,
         parent_cpu_s=time.process_time() - begin_cpu,

@@ -24,6 +24,7 @@ import numpy as np
 from facetwin.landmarker_bundle import CanonicalMesh
 from facetwin.spec import FaceSpec, Servo
 from facetwin.sim import face_topology as topo
+from facetwin.sim.head_shell import HeadShell, build_shell
 
 CM = 0.01
 SCALE = 1.05 * CM  # canonical centimetres -> metres, scaled to an adult head
@@ -94,6 +95,7 @@ class FaceGeometry:
     cables: tuple[Cable, ...]
     bones: tuple[str, ...]  # body names, in the column order of `weights`
     weights: np.ndarray  # (468, n_bones) skinning weights, rows sum to 1
+    shell: HeadShell  # the back of the head, stitched to the mask's outer border
 
 
 def _smoothstep(x):
@@ -243,10 +245,11 @@ def build_geometry(spec: FaceSpec, mesh: CanonicalMesh) -> FaceGeometry:
                 )
 
     bones, weights = _skin_weights(v, nodes)
+    faces = _cut_openings(mesh.faces)
     return FaceGeometry(
         vertices=v,
         uvs=mesh.uvs.astype(np.float64),
-        faces=_cut_openings(mesh.faces),
+        faces=faces,
         eye_centers=eye_centers,
         iris_local=iris_local,
         nodes=tuple(nodes),
@@ -254,6 +257,7 @@ def build_geometry(spec: FaceSpec, mesh: CanonicalMesh) -> FaceGeometry:
         cables=tuple(cables),
         bones=bones,
         weights=weights,
+        shell=build_shell(v, faces, topo.OPENINGS, weights, SCALE),
     )
 
 

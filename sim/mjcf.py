@@ -121,7 +121,7 @@ def build_face(spec: FaceSpec, geo: FaceGeometry) -> str:
     root = _el(
         "mujoco",
         _el("worldbody", head),
-        _el("deformable", _skin(geo)),
+        _el("deformable", _skin(geo), _skin(geo, lining=True), *_shell_skins(geo)),
         _el("tendon", *cables["tendon"], *band["tendon"]),
         _el("actuator", *_actuators(spec)),
     )
@@ -137,7 +137,7 @@ def _neck(spec: FaceSpec) -> ET.Element:
         _el("inertial", pos="0 0.005 -0.04", mass="1.6", diaginertia="0.008 0.007 0.006"),
         *(_servo_joint(s, NECK_PIVOT, s.axis) for s in _of(spec, "neck")),
         _ellipsoid("skull", (7.3, 9.6, 8.6), (0, 0.8, -4.6), "head"),
-        _ellipsoid("hair", (7.9, 7.0, 8.9), (0, 3.4, -5.4), "scalp"),
+        *(_ellipsoid(f"ear_{side}", (0.8, 2.6, 1.5), (sx * 7.7, 0.0, -4.2), "head") for side, sx in (("right", -1), ("left", 1))),
         _el(
             "geom", name="neck", type="capsule", size=_f(np.multiply((5.0, 5.0), SCALE)),
             pos=_f(np.multiply((0, -12.0, -5.0), SCALE)), euler="1.5708 0 0", material="head",
@@ -156,10 +156,19 @@ def _jaw(spec: FaceSpec) -> ET.Element:
 
 
 def _mouth() -> Fragments:
-    """The dark cavity behind the lips, split so the lower half opens with the jaw."""
+    """What parted lips show: a dark cavity filling the space behind the lower face, the upper teeth on
+    the skull, the lower teeth and the tongue on the jaw. The cavity reaches back to the skull so no view
+    through the lips finds the inside of the skin (which the renderer culls) and the background beyond."""
     return {
-        "head": [_ellipsoid("mouth_cavity_upper", (2.4, 0.9, 1.2), (0, -3.9, 3.6), "mouth")],
-        "jaw": [_ellipsoid("mouth_cavity_lower", (2.4, 1.2, 1.2), (0, -5.0, 3.5), "mouth")],
+        "head": [
+            _ellipsoid("mouth_cavity_upper", (3.4, 2.8, 3.0), (0, -4.6, 1.8), "mouth"),
+            _ellipsoid("teeth_upper", (1.85, 0.65, 0.62), (0, -4.0, 4.3), "teeth"),
+        ],
+        "jaw": [
+            _ellipsoid("mouth_cavity_lower", (3.0, 1.6, 2.4), (0, -5.2, 2.4), "mouth"),
+            _ellipsoid("teeth_lower", (1.7, 0.45, 0.58), (0, -4.6, 4.15), "teeth"),
+            _ellipsoid("tongue", (1.7, 0.55, 1.9), (0, -5.05, 3.2), "tongue"),
+        ],
     }
 
 
@@ -174,6 +183,11 @@ def _eyes_and_lids(spec: FaceSpec, geo: FaceGeometry) -> Fragments:
                 _el("inertial", pos="0 0 0", mass="0.008", diaginertia="5e-7 5e-7 5e-7"),
                 *(_servo_joint(s, [0, 0, 0], s.axis) for s in _of(spec, "eyeball") if f"_{side}_" in f"_{s.name}_"),
                 _el("geom", type="sphere", size=EYE_RADIUS, material="sclera"),
+                # The socket around the eyeball: what an oblique view through the lids finds behind it.
+                _el(
+                    "geom", type="ellipsoid", size=_f(np.multiply((1.5, 1.15, 1.0), EYE_RADIUS)),
+                    pos=f"0 0 {-0.45 * EYE_RADIUS}", material="socket",
+                ),
                 _el(
                     "geom", type="ellipsoid", size=f"{IRIS_RADIUS} {IRIS_RADIUS} {0.12 * EYE_RADIUS}",
                     pos=f"0 0 {0.9 * EYE_RADIUS}", material="iris",
@@ -279,14 +293,25 @@ def _actuators(spec: FaceSpec) -> list[ET.Element]:
     return out
 
 
-def _skin(geo: FaceGeometry) -> ET.Element:
-    """The face mesh, skinned to the head, jaw, lids and skin points; render-only."""
+def _skin(geo: FaceGeometry, lining: bool = False) -> ET.Element:
+    """The face mesh, skinned to the head, jaw, lids and skin points; render-only.
+
+    `lining=True` gives its inner side: the same surface wound the other way in the mouth's dark
+    material. The renderer culls a surface's back, so without it a view through the lips or past an
+    eyeball would find no inside of the face, and show the background through the head.
+    """
     bind = bone_bind_positions(geo)
-    skin = _el(
-        "skin", name="face", material="skin", vertex=_f(geo.vertices),
-        # MuJoCo's skin texcoords, like MediaPipe's UVs, have v pointing down the image.
-        texcoord=_f(geo.uvs), face=" ".join(map(str, geo.faces.ravel())),
-    )
+    if lining:
+        skin = _el(
+            "skin", name="face_lining", material="mouth", vertex=_f(geo.vertices),
+            face=" ".join(map(str, geo.faces[:, ::-1].ravel())),
+        )
+    else:
+        skin = _el(
+            "skin", name="face", material="skin", vertex=_f(geo.vertices),
+            # MuJoCo's skin texcoords, like MediaPipe's UVs, have v pointing down the image.
+            texcoord=_f(geo.uvs), face=" ".join(map(str, geo.faces.ravel())),
+        )
     for j, name in enumerate(geo.bones):
         ids = np.flatnonzero(geo.weights[:, j] > 1e-6)
         if len(ids):
@@ -297,6 +322,33 @@ def _skin(geo: FaceGeometry) -> ET.Element:
                 )
             )
     return skin
+
+
+def _shell_skins(geo: FaceGeometry) -> list[ET.Element]:
+    """The back of the head, one skin per material, on the same bones and bind poses as the face."""
+    bind = bone_bind_positions(geo)
+    shell = geo.shell
+    out = []
+    for material, faces in shell.faces.items():
+        used = np.unique(faces)
+        local = np.full(len(shell.vertices), -1)
+        local[used] = np.arange(len(used))
+        skin = _el(
+            "skin", name=f"shell_{material}", material=material, vertex=_f(shell.vertices[used]),
+            face=" ".join(map(str, local[faces].ravel())),
+        )
+        w = shell.weights[used]
+        for j, name in enumerate(geo.bones):
+            ids = np.flatnonzero(w[:, j] > 1e-6)
+            if len(ids):
+                skin.append(
+                    _el(
+                        "bone", body=name, bindpos=_f(bind[name]), bindquat="1 0 0 0",
+                        vertid=" ".join(map(str, ids)), vertweight=_f(w[ids, j]),
+                    )
+                )
+        out.append(skin)
+    return out
 
 
 # -- shared pieces -------------------------------------------------------------------------------

@@ -196,7 +196,7 @@ def split_episodes(pairs: SysidPairs, val_fraction: float, seed: int) -> tuple[S
 def _reader(config: SysidConfig, pairs: SysidPairs):
     """(readout callable or None for the fast path, rows to read)."""
     read = None if config.read_every == 1 else (pairs.frame_index % config.read_every) == 0
-    return (PixelReadout(config.render_size) if config.readout == "pixels" else None), read
+    return (CameraRead(config.render_size) if config.readout == "pixels" else None), read
 
 
 def fit_parameters(twin, train: SysidPairs, config: SysidConfig = SysidConfig(),
@@ -259,22 +259,17 @@ def identify(twin, pairs: SysidPairs, config: SysidConfig = SysidConfig()) -> Sy
     return result
 
 
-class PixelReadout:
-    """Reads the twin as a camera would: render, then the full face landmarker (image mode, frames independent).
+class CameraRead:
+    """Reads the twin as a camera would, through the twin's own `PixelReadout` (render, then the full face
+    landmarker, frames independent). Far slower than the fast path: use it on a subset of rows
+    (`read_every`), but it compares like with like when the recording was read from pixels."""
 
-    Far slower than the fast path (docs/experiments.md#pixel-readout): use it on a subset of rows
-    (`read_every`), but it compares like with like when the recording was read from pixels.
-    """
-
-    def __init__(self, render_size: int = 384, bundle=None):
-        from facetwin.perception import FacePerceiver
-
+    def __init__(self, render_size: int = 384):
         self.size = render_size
-        self.perceiver = FacePerceiver(bundle, mode="image")
 
     def __call__(self, twin) -> np.ndarray:
-        expr = self.perceiver.perceive(twin.render(self.size))
+        expr = twin.pixel_readout(size=self.size).read(twin.data.qpos[None].copy())[0]
         return expr.vector if expr.face_found else np.full(len(expr.vector), np.nan, np.float32)
 
     def close(self) -> None:
-        self.perceiver.close()
+        """Nothing to release: the twin owns its readout and closes it with itself."""

@@ -84,6 +84,9 @@ def default_texture(uvs: np.ndarray, size: int = 1024) -> SkinTexture:
         # A thick lash line: it frames the open eye and is what a closed eye shows.
         cv2.polylines(img, [px(upper)], False, (40, 26, 22), max(3, size // 70), cv2.LINE_AA)
         cv2.polylines(img, [px(lower)], False, (120, 80, 70), max(1, size // 300), cv2.LINE_AA)
+    for crease in (topo.RIGHT_LID_CREASE, topo.LEFT_LID_CREASE):
+        # The fold above the lid: shading a moulded face has, and what shapes a closed eye's lid.
+        cv2.polylines(img, [px(crease)], False, (150, 105, 90), max(2, size // 180), cv2.LINE_AA)
     for ring in NOSTRILS:
         cv2.fillPoly(img, [px(ring)], (95, 55, 50), lineType=cv2.LINE_AA)
     img = cv2.GaussianBlur(img, (0, 0), size / 700)

@@ -67,6 +67,7 @@ class FaceTwin:
         self._fovy = float(self.model.cam_fovy[self._cam_id])
         self._blendshapes = BlendshapeModel(self.bundle) if blendshapes else None
         self._renderers: dict[tuple[int, int], mujoco.Renderer] = {}
+        self._pixel_readouts: dict[tuple, object] = {}
         self.command = np.zeros(self.spec.n)
         self.reset()
 
@@ -159,10 +160,44 @@ class FaceTwin:
         r.update_scene(self.data, camera=CAMERA)
         return r.render().copy()
 
+    def pixel_readout(self, engine: str = "mediapipe", *, size: int = 512, workers: int = 0, device: str = "cpu"):
+        """The twin's `PixelReadout` (batched render -> landmark engine) for these settings, opened once and
+        kept until `close()`; `read(qpos)` reads any batch of poses of this model."""
+        from facetwin.sim.pixel_readout import PixelReadout
+
+        key = (engine, size, workers, device)
+        if key not in self._pixel_readouts:
+            self._pixel_readouts[key] = PixelReadout(
+                self.model, engine=engine, size=size, camera=CAMERA, bundle=self.bundle, device=device, workers=workers
+            )
+        return self._pixel_readouts[key]
+
+    def read_pixels(self, commands, *, engine: str = "mediapipe", size: int = 512, workers: int = 0,
+                    device: str = "cpu") -> list[Expression]:
+        """Each command (one value per servo, or a (B, n) batch) settled from the neutral face, then all of them read
+        through pixels in one batch, as a camera sees the face. The twin is left as it was."""
+        batch = np.atleast_2d(np.asarray(commands, dtype=np.float64))
+        checked = [self.spec.check_command(c) for c in batch]  # every command checked before any is applied
+        saved, saved_command = mujoco.MjData(self.model), self.command.copy()
+        mujoco.mj_copyData(saved, self.model, self.data)
+        try:
+            poses = []
+            for c in checked:
+                self.reset(readout=False)
+                self.apply(c, readout=False)
+                poses.append(self.data.qpos.copy())
+        finally:
+            mujoco.mj_copyData(self.data, self.model, saved)
+            self.command = saved_command
+        return self.pixel_readout(engine, size=size, workers=workers, device=device).read(np.array(poses))
+
     def close(self) -> None:
         for r in self._renderers.values():
             r.close()
         self._renderers.clear()
+        for readout in self._pixel_readouts.values():
+            readout.close()
+        self._pixel_readouts.clear()
 
     def __enter__(self) -> "FaceTwin":
         return self

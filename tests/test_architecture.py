@@ -75,7 +75,7 @@ def test_every_folder_is_covered():
 
 
 @pytest.mark.parametrize("package, absent", [
-    ("facetwin", ("gymnasium", "mujoco", "torch", "facetwin.sim", "facetwin.agents", "facetwin.real")),
+    ("facetwin", ("gymnasium", "mujoco", "torch", "ray", "facetwin.sim", "facetwin.agents", "facetwin.real")),
     ("facetwin.real", ("gymnasium", "mujoco", "torch", "facetwin.sim", "facetwin.agents")),
 ])
 def test_light_imports(package, absent):

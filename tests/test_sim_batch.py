@@ -111,6 +111,51 @@ def test_readout_can_be_skipped(batch):
         state.expressions()
 
 
+def test_fixed_steps_move_each_world_as_facetwin_step_does(batch, twin):
+    """The collector's and the envs' rule: hold a command for n physics steps, no settling, then read."""
+    tol = TOLERANCE[batch.backend]
+    first, second = (commands(batch.spec, N_RANDOM[batch.backend], seed) for seed in (4, 5))
+    batch.reset(readout=False)
+    states = batch.step(first, 17), batch.step(second, 1)
+    for i in (0, 7, batch.n - 1):
+        twin.reset(readout=False)
+        for cmds, nstep, state in zip((first, second), (17, 1), states):
+            twin.set_command(cmds[i])
+            twin.step(nstep)
+            expected = twin.state(0)
+            assert_world_equals_twin(state, i, expected, twin, tol)
+            assert float(state.time[i]) == pytest.approx(twin.data.time)
+
+
+def test_worlds_left_out_neither_move_nor_change_command(batch):
+    cmds = commands(batch.spec, N_RANDOM[batch.backend], 6)
+    batch.reset(readout=False)
+    before = batch.apply(cmds)
+    chosen = np.array([1, 4])
+    still = np.setdiff1d(np.arange(batch.n), chosen)
+    smile = np.tile(named_pose("smile", batch.spec), (2, 1))
+    moved = [batch.step(smile, 10, worlds=chosen, readout=False), batch.apply(smile, worlds=chosen, readout=False)]
+    moved.append(batch.reset(worlds=chosen))
+    for state in moved:
+        for name in ("servo_positions", "time", "command"):
+            np.testing.assert_array_equal(getattr(state, name)[still].cpu().numpy(), getattr(before, name)[still].cpu().numpy())
+    assert not torch.equal(moved[0].servo_positions[chosen], before.servo_positions[chosen])
+    assert not torch.equal(moved[1].servo_positions[chosen], moved[0].servo_positions[chosen])
+    np.testing.assert_array_equal(moved[2].landmarks[still].cpu().numpy(), before.landmarks[still].cpu().numpy())
+    assert (moved[2].time[chosen] == 0).all() and (moved[2].command[chosen] == 0).all()
+
+
+def test_the_litert_network_reads_coefficients_as_facetwin_does(twin):
+    """network="litert": the same LiteRT run on landmarks equal to rounding, so the same coefficients."""
+    cmds = commands(twin.spec, 6, 7)
+    with BatchTwin(len(cmds), network="litert") as bt:
+        state = bt.apply(cmds)
+    for i in range(len(cmds)):
+        twin.reset(readout=False)
+        expected = twin.apply(cmds[i]).expression.blendshapes
+        np.testing.assert_allclose(state.blendshapes[i].numpy(), expected, atol=1e-6, rtol=0)
+
+
 # -- bad input --------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def small():
@@ -141,6 +186,11 @@ def test_unknown_backend_lists_the_known_ones():
         BatchTwin(4, backend="jax")
 
 
+def test_unknown_network_lists_the_known_ones():
+    with pytest.raises(ValueError, match="torch, litert"):
+        BatchTwin(4, network="onnx")
+
+
 def test_commands_are_checked_per_world_as_facetwin_checks_them(small):
     n = small.spec.n
     with pytest.raises(CommandError, match=r"\(2, 25\)"):
@@ -155,6 +205,17 @@ def test_commands_are_checked_per_world_as_facetwin_checks_them(small):
     nan[0, 3] = np.nan
     with pytest.raises(CommandError, match="world 0: .*finite"):
         small.apply(nan)
+
+
+def test_worlds_are_checked(small):
+    with pytest.raises(ValueError, match=r"distinct indices in \[0, 2\)"):
+        small.reset(worlds=[2])
+    with pytest.raises(ValueError, match="one entry per world"):
+        small.reset(worlds=np.array([True]))
+    with pytest.raises(CommandError, match=r"\(1, 25\)"):
+        small.apply(np.zeros((2, small.spec.n)), worlds=[0])
+    with pytest.raises(ValueError, match="nstep"):
+        small.step(np.zeros((2, small.spec.n)), 0)
 
 
 def test_warp_backend_without_mujoco_warp_names_the_extra(monkeypatch):

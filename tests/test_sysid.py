@@ -73,3 +73,19 @@ def test_sysid_command_writes_parameters_that_apply_to_a_twin(own_twin, tmp_path
     apply_perturbation(own_twin, fitted)
     assert own_twin.model.jnt_stiffness.max() == pytest.approx(nominal_skin * fitted.skin_stiffness_scale)
     apply_perturbation(own_twin, NOMINAL)
+
+
+def test_the_camera_readout_reads_a_replayed_recording_as_a_render_read_by_the_landmarker(own_twin):
+    from facetwin.perception import FacePerceiver
+    from facetwin.sim.sysid import CameraRead
+
+    recording = _recording(own_twin, NOMINAL, episodes=1, frames=6)
+    every_third = (recording.frame_index % 3) == 0
+    camera = CameraRead(render_size=256)
+    read = replay(own_twin, recording, camera, every_third)
+    assert np.isnan(read[~every_third]).all()  # rows left unread stay unread
+    with FacePerceiver(mode="image") as perceiver:
+        reference = perceiver.perceive(own_twin.render(256)).vector
+    # the twin as the replay left it (its last frame): the shared readout reads what the render shows
+    assert np.abs(camera(own_twin) - reference)[:52].mean() < 0.0076  # the landmarker's own jitter
+    assert np.isfinite(read[every_third]).all()

@@ -6,9 +6,12 @@ turns it into 25 servo commands, the twin settles under them and is read back, e
 running the full Face Landmarker on the render. The reached expression is scored against the person's
 (`expression_error`), and the oracle (`oracle.optimise`) shows what the face could have reached.
 
-The oracle searches on the fast path (a render per candidate would cost ~100x more); on the pixel
-path its winner is re-scored through pixels like the policy's answer, so the ratio compares like with
-like there too, and can fall below 1 when the two read-outs disagree.
+The oracle searches on the fast path. On the pixel path (the headline: only the camera agrees with a
+camera, ../shared/notes/camera-readout.md) its answer then warm-starts a second search through pixels,
+`oracle_pixel_budget` evaluations, one PixelReadout batch per CMA-ES generation; with that budget at 0
+the fast winner is only re-read through pixels, and the ratio can fall below 1 when the readouts disagree.
+On the pixel path every face is also read on the fast path (policy, oracle, neutral: a second column),
+and every report carries the neutral face, the do-nothing baseline, in each readout it shows.
 """
 
 from __future__ import annotations
@@ -22,7 +25,15 @@ import numpy as np
 
 from facetwin.agents.policies.loader import FacePolicy
 from facetwin.agents.evaluation.metrics import REGIONS, ExpressionError, expression_error
-from facetwin.agents.evaluation.oracle import DEFAULT_BUDGET, OracleConfig, OracleResult, feasible, optimise, reach
+from facetwin.agents.evaluation.oracle import (
+    DEFAULT_BUDGET,
+    DEFAULT_PIXEL_BUDGET,
+    OracleConfig,
+    OracleResult,
+    feasible,
+    optimise,
+    reach,
+)
 from facetwin.agents.evaluation.sheet import SheetTile, crop_face
 from facetwin.expression import EXPRESSION_DIM, Expression
 from facetwin.perception.sources import IMAGE_SUFFIXES
@@ -42,6 +53,9 @@ class EvalError(ValueError):
 class EvalConfig:
     pixels: bool = False  # re-perceive the twin from a render with the full landmarker
     oracle_budget: int = DEFAULT_BUDGET  # twin evaluations per face; 0 skips the oracle
+    # pixel evaluations per face on the pixel path, warm-started from the fast oracle; 0 re-reads its winner only
+    oracle_pixel_budget: int = DEFAULT_PIXEL_BUDGET
+    readout_workers: int = 0  # processes the pixel oracle's batches are read by (0: this one)
     max_faces: int | None = None  # stop after this many faces found
     stride: int = 1  # use every stride-th frame (videos)
     seed: int = 0
@@ -53,6 +67,9 @@ class EvalConfig:
     def __post_init__(self) -> None:
         if self.oracle_budget < 0:
             raise EvalError(f"the oracle budget must be >= 0 (0 skips the oracle), got {self.oracle_budget}")
+        if self.oracle_pixel_budget < 0 or self.readout_workers < 0:
+            raise EvalError("the oracle's pixel budget and the readout workers must be >= 0, got "
+                            f"{self.oracle_pixel_budget} and {self.readout_workers}")
         if self.max_faces is not None and self.max_faces < 1:
             raise EvalError(f"max_faces must be at least 1, got {self.max_faces}")
         if self.stride < 1:
@@ -66,6 +83,8 @@ class OracleScore:
     evaluations: int
     seconds: float
     start: str
+    fast_error: ExpressionError | None = None  # pixel path: the same command read on the fast path
+    pixel_evaluations: int = 0  # pixel path: the search through pixels after the fast one
 
 
 @dataclass
@@ -82,6 +101,9 @@ class FaceResult:
     oracle: OracleScore | None
     latency_ms: dict[str, float]
     tiles: list[SheetTile] = field(default_factory=list)
+    neutral_error: ExpressionError | None = None  # the neutral face, in the headline readout
+    fast_error: ExpressionError | None = None  # pixel path: the policy's command read on the fast path
+    neutral_fast_error: ExpressionError | None = None  # pixel path: the neutral face on the fast path
 
     def to_dict(self) -> dict:
         out = {
@@ -99,7 +121,11 @@ class FaceResult:
             "target_head_deg": [float(v) for v in self.target.head],
             "policy_command": [round(float(v), 4) for v in self.command],
             "latency_ms": self.latency_ms,
+            "neutral_blendshape_mae": None if self.neutral_error is None else self.neutral_error.blendshape_mae,
         }
+        if self.fast_error is not None:
+            out["fast_blendshape_mae"] = self.fast_error.blendshape_mae
+            out["neutral_fast_blendshape_mae"] = self.neutral_fast_error.blendshape_mae
         if self.oracle is not None:
             o = self.oracle
             out.update(
@@ -107,10 +133,13 @@ class FaceResult:
                 oracle_head_error_deg=o.error.head_error_deg,
                 oracle_per_region=o.error.per_region,
                 ratio_to_oracle=_ratio(self.error.blendshape_mae, o.error.blendshape_mae),
-                oracle_command=[round(float(v), 4) for v in o.command],
+                oracle_command=[float(v) for v in o.command],  # exact: a later eval starts from it
                 oracle_evaluations=o.evaluations,
                 oracle_start=o.start,
             )
+            if o.fast_error is not None:
+                out.update(oracle_fast_blendshape_mae=o.fast_error.blendshape_mae,
+                           oracle_pixel_evaluations=o.pixel_evaluations)
         return out
 
 
@@ -125,6 +154,7 @@ class EvalReport:
     skipped: list[dict]  # frames without a usable face: path, index, reason
     seconds: float
     machine: dict
+    oracle_pixel_budget: int = 0  # pixel path: evaluations through pixels per face, after the fast search
 
     @property
     def blendshape_mae(self) -> float:
@@ -140,6 +170,25 @@ class EvalReport:
     def ratio_to_oracle(self) -> float | None:
         oracle = self.oracle_blendshape_mae
         return None if oracle is None else _ratio(self.blendshape_mae, oracle)
+
+    def table(self) -> list[dict]:
+        """The headline rows, policy / oracle / neutral face, with blendshape MAE per readout: the pixel path's
+        reports have a pixels column (the headline) and a fast one, the fast path's only a fast one."""
+        def mean(errors):
+            return None if any(e is None for e in errors) else float(np.mean([e.blendshape_mae for e in errors]))
+
+        rs, headline = self.results, "pixels" if self.pixels else "fast"
+        oracle = [r.oracle for r in rs]
+        rows = [("policy", [r.error for r in rs], [r.fast_error for r in rs]),
+                ("oracle", [o and o.error for o in oracle], [o and o.fast_error for o in oracle]),
+                ("neutral", [r.neutral_error for r in rs], [r.neutral_fast_error for r in rs])]
+        table = []
+        for name, main, fast in rows:
+            row = {"row": name, headline: mean(main)}
+            if self.pixels:
+                row["fast"] = mean(fast)
+            table.append(row)
+        return table
 
     def latency_ms(self, q: float | None = None) -> dict[str, float]:
         """Per stage: the mean over faces (or the q-th percentile)."""
@@ -167,6 +216,9 @@ class EvalReport:
             if oracle is None
             else {g: float(np.mean([r.oracle.error.per_region[g] for r in rs])) for g in REGIONS},
             "oracle_budget": self.oracle_budget,
+            "oracle_pixel_budget": self.oracle_pixel_budget if self.pixels and self.oracle_budget else 0,
+            "neutral_blendshape_mae": self.table()[2]["pixels" if self.pixels else "fast"],
+            "table": self.table(),
             "latency_ms": self.latency_ms(),
             "latency_ms_p95": self.latency_ms(95),
             "seconds": self.seconds,
@@ -248,10 +300,14 @@ class _Clock:
 class ClosedLoop:
     """The twin and perceivers of one evaluation, reused across faces."""
 
-    def __init__(self, policy: FacePolicy, twin: FaceTwin | None = None, config: EvalConfig | None = None, bundle=None):
+    def __init__(self, policy: FacePolicy, twin: FaceTwin | None = None, config: EvalConfig | None = None, bundle=None,
+                 oracles=None):
         from facetwin.perception import FacePerceiver
 
         self.policy, self.config = policy, config or EvalConfig()
+        # Oracle searches run here, or elsewhere (oracles.submit(target, starts, config) -> a future with
+        # .result(), e.g. Ray tasks) and are scored by finish_oracles once every face has been seen.
+        self.oracles, self._pending = oracles, []
         self._own_twin = twin is None
         self.twin = twin or FaceTwin(bundle=bundle)
         if policy.n_commands != self.twin.spec.n:
@@ -265,6 +321,13 @@ class ClosedLoop:
             self.twin.render(RENDER_SIZE)
         if self.config.oracle_budget > 0:
             import cma  # noqa: F401
+        # The neutral face, the do-nothing baseline of every report, read once as the policy's answers are.
+        self._neutral_fast = reach(self.twin, np.zeros(self.twin.spec.n)).expression
+        self._neutral_pixels = self._readout = None
+        if self._twin_perceiver is not None:
+            self._neutral_pixels = self._twin_perceiver.perceive(self.twin.render(RENDER_SIZE))
+            if self.config.oracle_budget > 0 and self.config.oracle_pixel_budget > 0:
+                self._readout = self.twin.pixel_readout("mediapipe", size=RENDER_SIZE, workers=self.config.readout_workers)
 
     def close(self) -> None:
         if self._twin_perceiver is not None:
@@ -300,6 +363,12 @@ class ClosedLoop:
         clock.lap("twin_settle")
         reached, img = self.read_twin(clock)
         error = expression_error(target, reached if reached.face_found else Expression.empty())
+        neutral = self._neutral_fast if self._neutral_pixels is None else self._neutral_pixels
+        scores = dict(neutral_error=expression_error(target, neutral if neutral.face_found else Expression.empty()))
+        if self._twin_perceiver is not None:  # the fast path's figures, the report's second column
+            scores.update(fast_error=expression_error(target, self.twin.expression()),
+                          neutral_fast_error=expression_error(target, self._neutral_fast))
+            clock.skip()
         oracle = None
         tiles: list[SheetTile] = []
         if cfg.keep_tiles:
@@ -308,24 +377,44 @@ class ClosedLoop:
                 SheetTile(crop_face(rgb, target.landmarks), f"human {name}"),
                 self.twin_tile(command, f"policy MAE {error.blendshape_mae:.3f}", img),
             ]
+        result = FaceResult(path, index, timestamp, target, command, error, reached.face_found, oracle, clock.ms, tiles,
+                            **scores)
         if cfg.oracle_budget > 0:
-            t0 = time.perf_counter()
             starts = {"policy": command}
             if cfg.oracle_starts and face_key(path, index) in cfg.oracle_starts:
                 starts["reference"] = cfg.oracle_starts[face_key(path, index)]
-            found: OracleResult = optimise(
-                self.twin, target, starts, OracleConfig(budget=cfg.oracle_budget, seed=cfg.seed + index)
-            )
-            oracle_error = found.error
-            if self._twin_perceiver is not None:  # score the oracle's command as the policy's was scored
-                reach(self.twin, found.command)
-                seen = self._twin_perceiver.perceive(self.twin.render(RENDER_SIZE))
-                oracle_error = expression_error(target, seen if seen.face_found else Expression.empty())
-            oracle = OracleScore(found.command, oracle_error, found.evaluations, found.seconds, found.start)
-            clock.ms["oracle"] = 1e3 * (time.perf_counter() - t0)
-            if cfg.keep_tiles:
-                tiles.append(self.twin_tile(found.command, f"oracle MAE {oracle_error.blendshape_mae:.3f}"))
-        return FaceResult(path, index, timestamp, target, command, error, reached.face_found, oracle, clock.ms, tiles)
+            search = OracleConfig(budget=cfg.oracle_budget, seed=cfg.seed + index)
+            if self.oracles is not None:
+                self._pending.append((result, self.oracles.submit(target, starts, search)))
+            else:
+                self._score_oracle(result, optimise(self.twin, target, starts, search))
+        return result
+
+    def finish_oracles(self) -> None:
+        """Score the searches that ran elsewhere, in the order the faces came."""
+        for result, future in self._pending:
+            self._score_oracle(result, future.result())
+        self._pending = []
+
+    def _score_oracle(self, result: FaceResult, found: OracleResult) -> None:
+        t0 = time.perf_counter()
+        oracle_error, command, start, fast_error, pixel_evaluations = found.error, found.command, found.start, None, 0
+        if self._twin_perceiver is not None:
+            fast_error = found.error  # the fast path's oracle, as `facetwin eval` without --pixels reports it
+            if self._readout is not None:  # search on through pixels from the fast answer (and the policy's)
+                starts = {"fast_oracle": found.command, "policy": result.command}
+                search = OracleConfig(budget=self.config.oracle_pixel_budget, seed=self.config.seed + result.index)
+                through = optimise(self.twin, result.target, starts, search, readout=self._readout)
+                command, start, pixel_evaluations = through.command, through.start, through.evaluations
+            # score the oracle's command as the policy's was scored
+            reach(self.twin, command)
+            seen = self._twin_perceiver.perceive(self.twin.render(RENDER_SIZE))
+            oracle_error = expression_error(result.target, seen if seen.face_found else Expression.empty())
+        result.oracle = OracleScore(command, oracle_error, found.evaluations, found.seconds, start, fast_error,
+                                    pixel_evaluations)
+        result.latency_ms["oracle"] = found.seconds * 1e3 + 1e3 * (time.perf_counter() - t0)
+        if self.config.keep_tiles:
+            result.tiles.append(self.twin_tile(command, f"oracle MAE {oracle_error.blendshape_mae:.3f}"))
 
 
 def evaluate(
@@ -336,8 +425,12 @@ def evaluate(
     twin: FaceTwin | None = None,
     bundle=None,
     progress: bool = False,
+    oracles=None,
 ) -> EvalReport:
-    """Run the closed loop over every face in `faces` (a folder of images, an image or a video)."""
+    """Run the closed loop over every face in `faces` (a folder of images, an image or a video).
+
+    oracles: where the per-face oracle searches run (see ClosedLoop); None: here, one after another.
+    """
     from tqdm import tqdm
 
     from facetwin.perception import FacePerceiver, open_source
@@ -346,7 +439,7 @@ def evaluate(
     t0 = time.perf_counter()
     results: list[FaceResult] = []
     skipped: list[dict] = []
-    loop = ClosedLoop(policy, twin, cfg, bundle)
+    loop = ClosedLoop(policy, twin, cfg, bundle, oracles)
     try:
         with open_source(faces) as source:
             if source.kind == "webcam" and cfg.max_faces is None:
@@ -371,11 +464,13 @@ def evaluate(
                     if cfg.max_faces is not None and len(results) >= cfg.max_faces:
                         break
                 bar.close()
+        loop.finish_oracles()
     finally:
         loop.close()
     if not results:
         raise EvalError(f"no face was found in any frame of {faces}; check the images show a frontal face")
     seconds = time.perf_counter() - t0
     return EvalReport(
-        policy.name, policy.kind, str(faces), cfg.pixels, cfg.oracle_budget, results, skipped, seconds, machine_info()
+        policy.name, policy.kind, str(faces), cfg.pixels, cfg.oracle_budget, results, skipped, seconds, machine_info(),
+        cfg.oracle_pixel_budget,
     )

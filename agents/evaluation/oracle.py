@@ -25,6 +25,7 @@ from facetwin.expression import Expression
 from facetwin.motion.constraints import limit_coupling
 
 if TYPE_CHECKING:  # the CLI reads DEFAULT_BUDGET at start-up; MuJoCo and cma load only when searching
+    from facetwin.sim.batch import BatchTwin
     from facetwin.sim.twin import FaceTwin, TwinState
 
 # Twin evaluations per face: ~75 CMA-ES generations of 13 in 25 dimensions, which keeps a folder of photos
@@ -57,6 +58,7 @@ class OracleResult:
     evaluations: int
     seconds: float
     start: str  # the warm start CMA-ES began from
+    readout: str = "fast"  # what every candidate was read through: fast, or pixels (a PixelReadout)
 
 
 def feasible(command: np.ndarray, twin: FaceTwin) -> np.ndarray:
@@ -83,6 +85,8 @@ def optimise(
     target: Expression,
     starts: dict[str, np.ndarray] | None = None,
     config: OracleConfig | None = None,
+    batch: BatchTwin | None = None,
+    readout=None,
 ) -> OracleResult:
     """Search the commands for the twin expression closest to `target`, within `config.budget` evaluations.
 
@@ -90,6 +94,15 @@ def optimise(
     with the lowest objective. The answer minimises the objective among candidates whose blendshape MAE
     is no worse than the best start's: the head term may steer the search, but never buys head pose
     with a worse score on the reported metric, so the oracle never loses to its own starts there.
+
+    batch: a BatchTwin of the same face that settles each CMA-ES generation at once, one world per
+    candidate (a generation larger than the batch goes through in parts). World i settles from where
+    generation i-1's candidate i left it, as the serial search settles each candidate from the last.
+
+    readout: a PixelReadout of this twin's model: every candidate is read as a camera sees it instead of on
+    the fast path. The starts are one batch, then each CMA-ES generation is settled candidate after
+    candidate and read as one batch (its population). A render without a face found scores as the empty
+    expression, so the search moves away from it.
     """
     import cma
 
@@ -101,12 +114,49 @@ def optimise(
 
     def measure(x: np.ndarray, from_neutral: bool = False) -> _Scored:
         nonlocal evaluations
+        if readout is not None:
+            return through_pixels([x], from_neutral)[0]
         state = reach(twin, x) if from_neutral else twin.apply(feasible(x, twin))
         evaluations += 1
         err = expression_error(target, state.expression)
         return _Scored(err.objective(cfg.head_weight_per_deg), state.command.copy(), state.expression, err)
 
-    scored = {name: measure(x, from_neutral=True) for name, x in list(starts.items())[: cfg.budget]}
+    def through_pixels(xs, from_neutral: bool) -> list[_Scored]:
+        nonlocal evaluations
+        commands, poses = [], []
+        for x in xs:
+            if from_neutral:
+                twin.reset(readout=False)
+            commands.append(twin.apply(feasible(x, twin), readout=False).command.copy())
+            poses.append(twin.data.qpos.copy())
+        evaluations += len(poses)
+        out = []
+        for command, seen in zip(commands, readout.read(np.array(poses))):
+            err = expression_error(target, seen if seen.face_found else Expression.empty())
+            out.append(_Scored(err.objective(cfg.head_weight_per_deg), command, seen, err))
+        return out
+
+    def measure_all(xs) -> list[_Scored]:
+        nonlocal evaluations
+        if readout is not None:
+            return through_pixels(xs, from_neutral=False)
+        if batch is None:
+            return [measure(x) for x in xs]
+        out = []
+        for i in range(0, len(xs), batch.n):
+            part = np.stack([feasible(x, twin) for x in xs[i:i + batch.n]])
+            state = batch.apply(part, np.arange(len(part)))
+            evaluations += len(part)
+            for command, expr in zip(state.command[: len(part)].cpu().numpy(), state.expressions()):
+                err = expression_error(target, expr)
+                out.append(_Scored(err.objective(cfg.head_weight_per_deg), command, expr, err))
+        return out
+
+    first = list(starts.items())[: cfg.budget]
+    if readout is not None:
+        scored = dict(zip([name for name, _ in first], through_pixels([x for _, x in first], from_neutral=True)))
+    else:
+        scored = {name: measure(x, from_neutral=True) for name, x in first}
     cap = min(s.error.blendshape_mae for s in scored.values())
     best_start = min((s for s in scored.values() if s.error.blendshape_mae <= cap), key=lambda s: s.objective)
     best = best_start
@@ -126,15 +176,40 @@ def optimise(
         while evaluations < cfg.budget and not es.stop():
             xs = es.ask()
             if len(xs) > cfg.budget - evaluations:  # the last, partial generation: score it, tell nothing
-                for x in xs[: cfg.budget - evaluations]:
-                    consider(measure(x))
+                for candidate in measure_all(xs[: cfg.budget - evaluations]):
+                    consider(candidate)
                 break
-            es.tell(xs, [consider(measure(x)) for x in xs])
+            es.tell(xs, [consider(candidate) for candidate in measure_all(xs)])
     if best is not best_start:  # the search won: measure it from neutral, as the starts were
         again = measure(best.command, from_neutral=True)
         evaluations -= 1  # a check, not a search step
         ok = again.error.blendshape_mae <= cap and again.objective <= best_start.objective
         best = again if ok else best_start
     return OracleResult(
-        best.command, best.expression, best.error, float(best.objective), evaluations, time.perf_counter() - t0, start
+        best.command, best.expression, best.error, float(best.objective), evaluations, time.perf_counter() - t0, start,
+        "fast" if readout is None else "pixels",
     )
+
+
+# Pixel evaluations per face for the oracle through the camera: the figure that reached the camera's limit
+# on held-out faces (../shared/notes/camera-readout.md); docs/camera.md has its cost here.
+DEFAULT_PIXEL_BUDGET = 600
+
+
+def optimise_through_pixels(
+    twin: FaceTwin,
+    target: Expression,
+    readout,
+    starts: dict[str, np.ndarray] | None = None,
+    config: OracleConfig | None = None,
+    fast_budget: int = DEFAULT_BUDGET,
+) -> tuple[OracleResult, OracleResult]:
+    """(fast oracle, pixel oracle) for `target`: the search on the fast path (`fast_budget` evaluations) proposes,
+    then `config.budget` pixel evaluations through `readout` search on from its answer and `starts`. The
+    pixel search's answer is what the camera sees best; the fast one is returned for its figures."""
+    from dataclasses import replace
+
+    cfg = config or OracleConfig(budget=DEFAULT_PIXEL_BUDGET)
+    fast = optimise(twin, target, starts, replace(cfg, budget=fast_budget))
+    pixel_starts = {"fast_oracle": fast.command, **(starts or {})}
+    return fast, optimise(twin, target, pixel_starts, cfg, readout=readout)

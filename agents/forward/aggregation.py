@@ -1,10 +1,8 @@
 """Data aggregation in the twin: ask the face itself where the policy goes, and refit the forward models there.
 
-A policy trained through a forward model goes where the collected data is thin. On the shared videos'
-frames the commands it chose for people lay 1.29 from the nearest recorded command (25-dim distance;
-recorded ones lie 0.11 from each other), and there the teacher's blendshape error against the twin was
-0.0092, against 0.0040 on recorded commands: as large as half the best reachable closed-loop error. The
-twin can be queried (~3.5 ms a settled command), so each round does what DAgger does for imitation:
+A policy trained through a forward model goes where the collected data is thin, and there the teacher's
+error against the twin is largest (measured in docs/experiments.md, "Aggregation"). The twin can be
+queried cheaply, so each round does what DAgger does for imitation:
 
     targets  drawn by the expression pass's TargetSampler (never the human faces it is scored on)
     query    the twin at the policy's answer and at the answer refined through the student
@@ -49,14 +47,26 @@ class AggregationRound:
     seconds: float
 
 
-def twin_query(spec=None, bundle=None) -> TwinQuery:
-    """Settle each command from the neutral face, as the oracle and the closed-loop evaluation do, and read it out."""
+def twin_query(spec=None, bundle=None, readout: str = "fast") -> TwinQuery:
+    """Settle each command from the neutral face, as the oracle and the closed-loop evaluation do, and read it out
+    through `readout` (the training data's: fast, or pixels, one PixelReadout batch per query)."""
     from facetwin.sim.twin import FaceTwin
 
     twin = FaceTwin(spec, bundle)
 
     def query(commands: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        reached = [reach(twin, c).expression for c in commands]
+        if readout == "fast":
+            reached = [reach(twin, c).expression for c in commands]
+        else:
+            poses = []
+            for c in commands:
+                reach(twin, c)
+                poses.append(twin.data.qpos.copy())
+            reached = twin.pixel_readout("mediapipe").read(np.array(poses))
+            lost = sum(not e.face_found for e in reached)
+            if lost:  # a row of zeros would teach the forward models a face that was never seen
+                raise ValueError(f"the landmarker found no face in {lost} of {len(reached)} renders of the twin at the "
+                                 "policy's answers; train this pixel dataset with --aggregate-rounds 0")
         return (np.asarray([e.vector for e in reached], np.float32),
                 np.asarray([e.landmarks for e in reached], np.float32))
 

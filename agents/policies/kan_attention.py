@@ -114,9 +114,8 @@ class KanAttnPolicy(nn.Module):
         self.register_buffer("token_region", torch.tensor(token_region), persistent=False)
         self.register_buffer("token_mask", F.one_hot(slot, len(self.read_regions)).float(), persistent=False)
         # psi: each input through its own learned spline. grid_eps: pykan's blend of quantile (0) and
-        # uniform (1) knots when grids follow the data. Uniform knots over each input's range serve psi and
-        # the drives as well as quantile ones (measured on the shared videos' frames: closed loop 0.024-0.026
-        # with uniform psi knots, 0.026 with quantile ones) and take the closed-form fast path
+        # uniform (1) knots when grids follow the data; uniform knots serve as well here (docs/experiments.md,
+        # "Policy size") and take the closed-form fast path
         self.input_act = KANActivation(n_b + 3, num=kan_num, k=kan_k, grid_range=(0.0, 1.0), grid_eps=grid_eps)
         self.value_emb = nn.Parameter(torch.randn(n_b, d))
         self.name_emb = nn.Parameter(torch.randn(n_b, d) * 0.1)

@@ -30,12 +30,7 @@ from facetwin.agents.policies.kan_attention import KanAttnPolicy
 from facetwin.agents.policies.names import MODEL_KINDS, NEURAL_KINDS, check_kind
 
 DEFAULT_HPARAMS: dict[str, dict] = {
-    # d 32 / 4 heads: chosen on frames of ../shared/faces/videos (closed loop 0.026 vs 0.028 for d 16 / 2
-    # heads, 0.028 for 2 heads, 0.026 for d 64); grid_eps (psi's knots) 1, uniform: 0.024-0.026, within the
-    # spread of quantile knots' 0.026, and on the closed-form spline path. The KAN head is where capacity
-    # pays: [128, 128] hidden 0.0215 on the same frames against 0.0261 for [32], 0.0230 for [256], 0.0224 for
-    # [192, 192] and 0.0229 for [128, 128, 128] (one seed, one forward model), at the same training time
-    # (the forward model's fit and steps dominate it)
+    # chosen on frames of ../shared/faces/videos: docs/experiments.md, "Policy size"
     "kan-attn": {"d_model": 32, "heads": 4, "gate": "sigmoid", "own_region_bias": 2.0, "kan_hidden": [128, 128],
                  "kan_num": 5, "kan_k": 3, "grid_eps": 1.0},
     "kan": {"hidden": [32], "kan_num": 5, "kan_k": 3},

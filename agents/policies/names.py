@@ -6,6 +6,7 @@ MODEL_KINDS = ("kan-attn", "kan", "mlp", "linear", "knn")
 NEURAL_KINDS = ("kan-attn", "kan", "mlp")  # gradient-trained: only these can be tuned through a forward model
 CLOSED_FORM_KINDS = tuple(k for k in MODEL_KINDS if k not in NEURAL_KINDS)
 DEFAULT_KIND = "kan-attn"
+ONNX_KINDS = (*NEURAL_KINDS, "linear")  # knn looks up its training data: no graph to export
 
 
 def check_kind(kind: str) -> str:

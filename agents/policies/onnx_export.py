@@ -19,6 +19,7 @@ from facetwin.expression import EXPRESSION_NAMES
 from facetwin.agents.training.checkpoint import Policy, RunError, load_run_policy
 from facetwin.agents.policies.features import input_scale
 from facetwin.agents.policies.kinds import RidgeModel, TorchModel
+from facetwin.agents.policies.names import ONNX_KINDS
 
 OPSET = 17
 
@@ -39,7 +40,7 @@ def exportable_module(policy: Policy) -> nn.Module:
         return policy.model.module.eval()
     if isinstance(policy.model, RidgeModel):
         return _RidgeModule(policy.model.ridge.weight).eval()
-    raise RunError(f"a {policy.kind} policy has no ONNX form (it looks up its training data); export kan-attn, kan, mlp or linear")
+    raise RunError(f"a {policy.kind} policy has no ONNX form (it looks up its training data); export one of {', '.join(ONNX_KINDS)}")
 
 
 def export_onnx(run_dir: str | Path, out: str | Path | None = None) -> Path:

@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 from facetwin.dataset import atomic
 from facetwin.dataset.layout import one_line
 from facetwin.expression import EXPRESSION_NAMES
-from facetwin.spec import FaceSpec, default_spec
+from facetwin.spec import FaceSpec, SpecError, default_spec, face_of, load_face
 
 from facetwin.agents.policies.features import HEAD_SCALE_DEG, as_expression_batch
 from facetwin.agents.policies.kinds import PolicyModel, build_model
@@ -49,6 +49,13 @@ class RunConfig:
     head_scale_deg: float = HEAD_SCALE_DEG
     training: dict = field(default_factory=dict)
     format: str = FORMAT
+    face: str = ""  # the face it was trained for (`--face`); "" in runs from before faces had names
+    readout: str = "fast"  # how its training data's expressions were read (facetwin.dataset.layout.READOUTS)
+
+    @property
+    def recorded_face(self) -> str | None:
+        """The face the run is for: as written, or (older runs) the packaged face whose spec it names."""
+        return self.face or face_of(self.spec_name, self.spec_fingerprint) or face_of(self.spec_name)
 
     @classmethod
     def read(cls, run_dir: str | Path) -> "RunConfig":
@@ -68,7 +75,8 @@ class RunConfig:
         except TypeError as exc:  # a key renamed by damage
             raise RunError(f"{path} is damaged ({exc}); {retrain}") from exc
         kinds = {"model": str, "hparams": dict, "servo_names": list, "expression_names": list, "training": dict,
-                 "spec_name": str, "spec_fingerprint": str, "head_scale_deg": (int, float)}
+                 "spec_name": str, "spec_fingerprint": str, "head_scale_deg": (int, float), "face": str,
+                 "readout": str}
         wrong = [k for k, t in kinds.items() if not isinstance(getattr(config, k), t)]
         if wrong:
             raise RunError(f"{path} is damaged ({', '.join(wrong)} of the wrong type); {retrain}")
@@ -105,9 +113,10 @@ class Policy:
         return self.spec.names
 
 
-def config_for(model: PolicyModel, spec: FaceSpec, training: dict | None = None) -> RunConfig:
+def config_for(model: PolicyModel, spec: FaceSpec, training: dict | None = None, readout: str = "fast") -> RunConfig:
     return RunConfig(model=model.kind, hparams=model.hparams, spec_name=spec.name,
-                     spec_fingerprint=spec.fingerprint, servo_names=list(spec.names), training=training or {})
+                     spec_fingerprint=spec.fingerprint, servo_names=list(spec.names), training=training or {},
+                     face=spec.face, readout=readout)
 
 
 def save_run(run_dir: str | Path, model: PolicyModel, config: RunConfig) -> Path:
@@ -137,19 +146,32 @@ def check_spec(config: RunConfig, spec: FaceSpec, source: str) -> None:
         what = "servo names/order differ (" + "; ".join(diff) + ")"
     else:
         what = "same servo names, but limits or geometry differ"
+    theirs = config.recorded_face
+    if theirs == spec.face:
+        what = f"face {theirs!r}'s spec has changed since ({what})"
+    fix = f"run it with `--face {theirs}`" if theirs and theirs != spec.face else "load it with the spec it was made for"
     raise SpecMismatchError(
-        f"{source} was trained for face spec {config.spec_name!r} (fingerprint {config.spec_fingerprint}), "
-        f"but this face spec is {spec.name!r} (fingerprint {spec.fingerprint}): {what}. "
-        "Retrain for this face (`facetwin train`), or load with the spec the run was made for."
+        f"{source} was trained for face {theirs or config.spec_name!r} (spec {config.spec_name!r}, fingerprint "
+        f"{config.spec_fingerprint}), but this face is {spec.face!r} (spec {spec.name!r}, fingerprint {spec.fingerprint}): "
+        f"{what}. Retrain for this face (`facetwin train --face {spec.face}`), or {fix}."
     )
 
 
 REFINE_THROUGH = ("student", "teacher")
 
 
+def _recorded_spec(config: RunConfig) -> FaceSpec:
+    """The spec of the face a run records (the default face if it names none that loads: check_spec then says why)."""
+    face = config.recorded_face
+    try:
+        return load_face(face) if face else default_spec()
+    except SpecError:
+        return default_spec()
+
+
 def load_run_policy(run_dir: str | Path, spec: FaceSpec | None = None, refine_steps: int = 0,
                     refine_through: str = "student", bundle: str | Path | None = None) -> Policy:
-    """Load a run for `spec` (the packaged face by default); a run for another face raises SpecMismatchError.
+    """Load a run for `spec` (by default the face the run records); a run for another face raises SpecMismatchError.
     What a user types as a policy goes through `agents.policies.loader.load_policy`, which reads runs with this.
 
     refine_steps > 0: every answer is refined by that many gradient steps through one of the run's forward
@@ -159,8 +181,8 @@ def load_run_policy(run_dir: str | Path, spec: FaceSpec | None = None, refine_st
       `bundle` (default: $FACETWIN_FACE_LANDMARKER or the cache); closer to the face, ~7 ms a step."""
     if refine_through not in REFINE_THROUGH:
         raise ValueError(f"refine_through must be one of {', '.join(REFINE_THROUGH)}, got {refine_through!r}")
-    spec = default_spec() if spec is None else spec
     config = RunConfig.read(run_dir)
+    spec = _recorded_spec(config) if spec is None else spec
     check_spec(config, spec, f"run {run_dir}")
     if list(config.expression_names) != list(EXPRESSION_NAMES) or config.head_scale_deg != HEAD_SCALE_DEG:
         raise RunError(f"run {run_dir} expects another expression layout/scaling than this facetwin's; retrain it")

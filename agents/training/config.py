@@ -58,7 +58,7 @@ class AggregationSettings:
     """Rounds of querying the twin where the policy goes (forward/aggregation.py)."""
 
     # two rounds of half the targets did as well as one round of all of them, for the same queries: the
-    # second round finds the models closer to the twin where the policy goes (README, Results)
+    # second round finds the models closer to the twin where the policy goes (docs/results.md)
     rounds: int = 2
     targets: int = 2500  # per round; the twin is queried twice per target (policy answer, refined answer)
     refine_steps: int = 30
@@ -104,3 +104,20 @@ class TrainConfig:
     def rounds(self) -> int:
         """Aggregation rounds this run makes: only the expression objective has forward models to refit."""
         return self.aggregation.rounds if self.aggregation is not None and self.objective == "expression" else 0
+
+
+FINETUNE_LR_FACTOR = 0.1  # of the model kind's default rate: move the pretrained weights, do not erase them
+
+
+@dataclass
+class FinetuneSettings:
+    epochs: int = 150
+    lr: float | None = None  # None: FINETUNE_LR_FACTOR x the kind's default
+    patience: int = 20
+    batch_size: int = 64
+    val_fraction: float = 0.2  # test episodes, never trained on
+    stop_fraction: float = 0.15  # of the remaining episodes, for early stopping
+    max_train_samples: int | None = None  # cap on fitting rows (equal for both models), for sample-efficiency curves
+    seed: int = 0
+    device: str | None = None
+    progress: bool = False

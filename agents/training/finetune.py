@@ -19,28 +19,13 @@ import numpy as np
 from facetwin.spec import FaceSpec
 
 from facetwin.agents.training.checkpoint import Policy, config_for, load_run_policy, save_run
+from facetwin.agents.training.config import FINETUNE_LR_FACTOR, FinetuneSettings
 from facetwin.agents.training.minibatch import FitSettings
 from facetwin.agents.policies.kinds import DEFAULT_LR, build_model
 from facetwin.agents.policies.kan_attention import servo_regions
 from facetwin.agents.training.train import _check_arrays, split_validation
 
-FINETUNE_LR_FACTOR = 0.1  # of the model kind's default rate: move the pretrained weights, do not erase them
 SCRATCH_DIR = "scratch"
-
-
-@dataclass
-class FinetuneSettings:
-    epochs: int = 150
-    lr: float | None = None  # None: FINETUNE_LR_FACTOR x the kind's default
-    patience: int = 20
-    batch_size: int = 64
-    val_fraction: float = 0.2  # test episodes, never trained on
-    stop_fraction: float = 0.15  # of the remaining episodes, for early stopping
-    max_train_samples: int | None = None  # cap on fitting rows (equal for both models), for sample-efficiency curves
-    seed: int = 0
-    device: str | None = None
-    progress: bool = False
-
 
 @dataclass
 class Score:

@@ -31,6 +31,9 @@ from gymnasium import spaces
 from facetwin.motion import ExpertStrategy
 from facetwin.sim.envs import FaceMimicEnv
 from facetwin.sim.envs.observation import unscale_expression
+from facetwin.agents.policies.closed_form import Ridge
+from facetwin.agents.policies.features import as_expression_batch
+from facetwin.agents.policies.kinds import DEFAULT_HPARAMS
 
 BasePolicy = Callable[[np.ndarray], np.ndarray]  # (N, 55) expressions, head in degrees -> (N, 25) commands
 RESULTS_FILE = "results.json"
@@ -188,18 +191,11 @@ def twin_pairs(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return expressions, commands
 
 
-def ridge_base(expressions: np.ndarray, commands: np.ndarray, alpha: float = 1e-2) -> BasePolicy:
-    """A linear expression -> command map fitted in closed form: the stand-in when no trained run is given."""
-    x = np.c_[_policy_features(expressions), np.ones(len(expressions))]
-    w = np.linalg.solve(x.T @ x + alpha * np.eye(x.shape[1]), x.T @ commands)
-    return lambda e: np.clip(np.c_[_policy_features(np.atleast_2d(e)), np.ones(len(np.atleast_2d(e)))] @ w, -1.0, 1.0)
-
-
-def _policy_features(expressions: np.ndarray) -> np.ndarray:
-    # Head angles / 30, like every policy input in facetwin.
-    out = np.asarray(expressions, np.float64).copy()
-    out[:, 52:] /= 30.0
-    return out
+def ridge_base(expressions: np.ndarray, commands: np.ndarray) -> BasePolicy:
+    """The `linear` kind's ridge map fitted in closed form: the stand-in when no trained run is given."""
+    ridge = Ridge(DEFAULT_HPARAMS["linear"]["alpha"])
+    ridge.fit(as_expression_batch(expressions), np.asarray(commands, np.float32))
+    return lambda e: ridge.predict(as_expression_batch(e))
 
 
 def require_sb3():

@@ -72,6 +72,7 @@ def train_from_arrays(
     forward: ForwardModel | None = None,
     teacher: LandmarkForward | None = None,
     query: TwinQuery | None = None,
+    readout: str = "fast",
 ) -> TrainResult:
     """Fit `config.model` on expression (N, 55) -> action (N, S); write a run to out_dir when given.
 
@@ -152,7 +153,7 @@ def train_from_arrays(
             "twin_samples": int(len(x)) + queries,  # recorded rows used (train and validation) + queries
             "forward_model_after": {"blendshape_mae": student[0], "head_error_deg": student[1]},
         }
-    run_config = config_for(policy_model, spec, training)
+    run_config = config_for(policy_model, spec, training, readout)  # readout: how `expression` was read
     result = TrainResult(Policy(policy_model, run_config, spec), history, val_mse, mean_mse, len(train), len(val),
                          expression=expr_pass, aggregation=agg_rounds)
     if out_dir is not None:
@@ -185,16 +186,19 @@ def train_from_dataset(
     arrays = load_arrays(data_dir, landmarks=config.objective == "expression" and teacher_needs)
     recorded = getattr(arrays.info, "spec_fingerprint", None)
     if recorded and recorded != spec.fingerprint:
+        theirs = arrays.info.recorded_face
         raise ValueError(
-            f"dataset {data_dir} was recorded for face spec {arrays.info.spec_name!r} (fingerprint {recorded}), "
-            f"but training is for {spec.name!r} (fingerprint {spec.fingerprint}); record a dataset for this face"
+            f"dataset {data_dir} was recorded on face {theirs or arrays.info.spec_name!r} (spec {arrays.info.spec_name!r}, "
+            f"fingerprint {recorded}), but training is for face {spec.face!r} (spec {spec.name!r}, fingerprint "
+            f"{spec.fingerprint}); train with `--face {theirs}`, or record a dataset for this face "
+            f"(`facetwin collect --face {spec.face}`)"
         )
     if config.rounds and query is None:
         bundle = None if config.landmark is None else config.landmark.bundle
-        query = twin_query(spec, bundle)  # the dataset's own face: its spec was checked above
+        query = twin_query(spec, bundle, arrays.info.readout)  # the dataset's own face and readout
     return train_from_arrays(arrays.expression, arrays.action, config, spec=spec, out_dir=out_dir,
                              episode_index=arrays.episode_index, landmarks=arrays.landmarks, forward=forward,
-                             teacher=teacher, query=query)
+                             teacher=teacher, query=query, readout=arrays.info.readout)
 
 
 def plot_losses(history: FitHistory, path: Path, title: str) -> None:

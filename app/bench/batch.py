@@ -82,12 +82,60 @@ def variants() -> dict[str, dict]:
     """Backend configurations present on this machine -> BatchTwin keyword arguments."""
     cuda = torch.cuda.is_available()
     found = {"rollout": dict(backend="rollout", device="cpu"),
-             "rollout_compiled": dict(backend="rollout", device="cpu", compile_network=True)}
+             "rollout_compiled": dict(backend="rollout", device="cpu", compile_network=True),
+             "rollout_litert": dict(backend="rollout", device="cpu", network="litert")}
     if cuda:
         found["rollout_cuda_readout"] = dict(backend="rollout", device="cuda")
     if importlib.util.find_spec("mujoco_warp") is not None:
         found["warp"] = dict(backend="warp", device="cuda" if cuda else "cpu")
     return found
+
+
+def oracle_rates(budget: int, faces: int = 2) -> dict:
+    """Seconds per face of the CMA-ES oracle, serial on FaceTwin and one generation per BatchTwin batch.
+
+    Targets are expressions the twin makes (named poses), so both searches can reach MAE ~0 and their
+    final MAEs say whether batching changes what the search finds.
+    """
+    from facetwin.agents.evaluation.oracle import OracleConfig, optimise, reach
+    from facetwin.motion.poses import named_pose
+
+    twin = FaceTwin()
+    targets = [reach(twin, named_pose(name, twin.spec)).expression for name in ("smile", "surprise")[:faces]]
+    out: dict = {"budget": budget, "faces": len(targets)}
+    with BatchTwin(13, network="litert") as batch:  # CMA-ES's population in 25 dimensions
+        for name, kwargs in (("serial", {}), ("batch", {"batch": batch})):
+            optimise(twin, targets[0], config=OracleConfig(budget=30), **kwargs)  # warm-up: cma's import, LiteRT
+            start, found = time.perf_counter(), []
+            for i, target in enumerate(targets):
+                found.append(optimise(twin, target, config=OracleConfig(budget=budget, seed=i), **kwargs))
+            out[f"{name}_s_per_face"] = (time.perf_counter() - start) / len(targets)
+            out[f"{name}_blendshape_mae"] = float(np.mean([f.error.blendshape_mae for f in found]))
+    twin.close()
+    out["ratio"] = out["serial_s_per_face"] / out["batch_s_per_face"]
+    return out
+
+
+def query_rates(n: int, seed: int = 0) -> dict:
+    """Queries/s of the aggregation rounds' twin query (settle from neutral, read out): serial and batched."""
+    from facetwin.agents.forward.aggregation import twin_query
+    from facetwin.motion.constraints import limit_coupling
+    from facetwin.sim.batch.query import batch_query
+
+    serial = twin_query()
+    spec = FaceTwin().spec
+    rng = np.random.default_rng(seed)
+    commands = np.array([np.clip(limit_coupling(c, spec), -1, 1) for c in rng.uniform(-0.6, 0.6, (n, spec.n))])
+    batched = batch_query(spec)
+    out = {"queries": n}
+    for name, query in (("serial", serial), ("batch", batched)):
+        query(commands[:8])  # warm-up
+        start = time.perf_counter()
+        query(commands)
+        out[f"{name}_queries_per_s"] = n / (time.perf_counter() - start)
+    batched.twin.close()
+    out["ratio"] = out["batch_queries_per_s"] / out["serial_queries_per_s"]
+    return out
 
 
 def run(quick: bool = False, seed: int = 0) -> dict:
@@ -124,6 +172,8 @@ def run(quick: bool = False, seed: int = 0) -> dict:
         **runs,
         "best_cpu": {key: value for key, (value, _) in best.items()},
         "best_cpu_config": {key: where for key, (_, where) in best.items()},
+        "oracle": oracle_rates(130 if quick else 1000),
+        "aggregation_query": query_rates(256 if quick else 2048, seed),
         "threads": {"cpu_count": os.cpu_count(), "torch": torch.get_num_threads()},
         "targets": {"best_cpu_ratio": TARGET_CPU_RATIO},
     }

@@ -1,4 +1,5 @@
-"""`facetwin bench collect`: collection throughput (fast path, 1 and 2 workers, and with renders).
+"""`facetwin bench collect`: collection throughput (fast path, 1 and 2 workers, with renders, on the
+batch backend, and over Ray with 1 and 2 worker slots when the ray extra is installed).
 
 Each measurement is a real `collect()` run into a temporary dataset, timed from the first episode's
 start to the last one's end (worker start-up excluded, dataset writing included). A per-frame
@@ -7,6 +8,7 @@ profile of one process says where the time goes when a target is missed.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import tempfile
 import time
@@ -14,17 +16,18 @@ from pathlib import Path
 
 import numpy as np
 
-from facetwin.sim.collector import CollectConfig, EpisodeCollector, collect, frame_steps
+from facetwin.sim.collector import CollectConfig, Engine, EpisodeCollector, collect, frame_steps
 
 TARGET_SAMPLES_PER_S_2_WORKERS = 500  # issue 3: fast path, 2 workers, on the 2-core CI machine
 
 
-def _throughput(episodes: int, config: CollectConfig, workers: int) -> dict:
+def _throughput(episodes: int, config: CollectConfig, workers: int, engine: Engine = Engine()) -> dict:
     with tempfile.TemporaryDirectory(prefix="facetwin-bench-collect-") as tmp:
-        result = collect(Path(tmp) / "ds", episodes, config, workers=workers, progress=False)
+        result = collect(Path(tmp) / "ds", episodes, config, workers=workers, progress=False, engine=engine)
     worker_cpu = sum(t.cpu_s for t in result.timings)
-    # With workers the parent only writes; alone it also built the twin and collected.
-    writer_cpu = result.parent_cpu_s - (worker_cpu if workers == 1 else 0.0)
+    # With workers (processes or Ray tasks) the parent only writes; alone it also built the twin and collected.
+    alone = workers == 1 and engine.ray is None
+    writer_cpu = result.parent_cpu_s - (worker_cpu if alone else 0.0)
     n = result.frames_added
     return {
         "samples": n,
@@ -69,12 +72,32 @@ def profile(frames: int = 150, fps: int = 30, render_size: int | None = 256) -> 
     return {k: 1000.0 * v / frames for k, v in clock.items()}
 
 
+def ray_throughput(episodes: int, config: CollectConfig, slots: int) -> dict:
+    """Collection over a fresh local Ray cluster of `slots` worker CPUs (start-up excluded, as for processes)."""
+    import ray
+
+    ray.init(num_cpus=slots, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    try:
+        return _throughput(episodes, config, 1, Engine(ray="auto"))
+    finally:
+        ray.shutdown()
+
+
 def run(quick: bool = False) -> dict:
     frames = 60 if quick else 150
     fast = CollectConfig(frames_per_episode=frames)
     one = _throughput(2 if quick else 6, fast, workers=1)
     two = _throughput(4 if quick else 12, fast, workers=2)
     rendered = _throughput(1, CollectConfig(frames_per_episode=10 if quick else 30, render_size=256), workers=1)
+    batch_worlds = 16 if quick else 64
+    batch = _throughput(batch_worlds, fast, 1, Engine("batch", n_worlds=batch_worlds))
+    ray_rates = {}
+    if importlib.util.find_spec("ray") is not None:
+        for slots in (1, 2):
+            r = ray_throughput((2 if quick else 6) * slots, fast, slots)
+            name = f"ray_{slots}_worker{'s' if slots > 1 else ''}"
+            ray_rates[f"samples_per_s_{name}"] = r["samples_per_s"]
+            ray_rates[f"cpu_ms_per_sample_{name}"] = r["collect_cpu_ms_per_sample"]
     breakdown = profile(frames=frames)
     fast_ms = sum(v for k, v in breakdown.items() if k != "render")
     # What 2 workers would reach on 2 cores nobody else uses: 2 cores over the CPU one sample costs.
@@ -85,6 +108,13 @@ def run(quick: bool = False) -> dict:
         "samples_per_s_render_256_1_worker": rendered["samples_per_s"],
         "ratio_2_over_1_workers": two["samples_per_s"] / one["samples_per_s"],
         "ratio_render_over_fast": rendered["samples_per_s"] / one["samples_per_s"],
+        "samples_per_s_batch_backend": batch["samples_per_s"],
+        "batch_backend_worlds": batch_worlds,
+        "ratio_batch_backend_over_1_worker": batch["samples_per_s"] / one["samples_per_s"],
+        # CPU time per sample (all threads of the collecting process): what a sample costs, whatever the load
+        "cpu_ms_per_sample_1_worker": one["collect_cpu_ms_per_sample"],
+        "cpu_ms_per_sample_batch_backend": batch["collect_cpu_ms_per_sample"],
+        **ray_rates,
         "samples": {"1_worker": one["samples"], "2_workers": two["samples"], "render": rendered["samples"]},
         "cpu_ms_per_sample_2_workers": {"collect": two["collect_cpu_ms_per_sample"], "parent": two["parent_cpu_ms_per_sample"]},
         "cpu_bound_samples_per_s_2_cores": 2000.0 / cpu_per_sample_ms,

@@ -10,12 +10,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from facetwin.human_faces import shared_faces
 from facetwin.agents.policies.loader import FacePolicy
 from facetwin.agents.evaluation.closed_loop import EvalConfig, evaluate
 from facetwin.motion.poses import named_pose
 from facetwin.spec import default_spec
 
-FACES = Path(__file__).resolve().parents[1].parent / "shared" / "faces" / "images"
+FACES = shared_faces("images")
 POSE = "smile"
 
 

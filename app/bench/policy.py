@@ -8,9 +8,8 @@ through the distilled forward model, `expression_objective`), where both kinds a
 medians over interleaved repetitions (the models take turns, so load on a shared machine hits all
 alike), on seeded models and data; CUDA is measured too when present. Training steps are timed the
 way a training loop runs them, in runs of consecutive steps of one model, the first of each run
-untimed. Strict alternation evicts each model's data between its steps, which flattered the larger one
-at the former default size (KAN head [25, 32, 25], ~22k parameters): the MLP's step (~2.7 MB allocated)
-gained 10-20% from following its own previous step, kan-attn's (~11 MB) nothing. Both orders are
+untimed: strict alternation evicts each model's data between its steps, which flatters the model that
+allocates more per step (docs/experiments.md, "Timing training steps"). Both orders are
 reported, and the ratio at that smaller size too (`small_policy`), where fixed per-step costs weigh
 most. Training steps are also timed in this thread's CPU time: on a loaded machine the process is
 descheduled at random, and CPU time leaves that out.

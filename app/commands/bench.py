@@ -22,6 +22,10 @@ GROUPS = {
     "env": "facetwin.app.bench.envs",
     "real": "facetwin.app.bench.real",
     "batch": "facetwin.app.bench.batch",
+    "camera": "facetwin.app.bench.camera",
+    "range": "facetwin.app.bench.range",
+    "landmarker": "facetwin.app.bench.landmarker",
+    "agreement": "facetwin.app.bench.agreement",
 }
 HIGHER_IS_BETTER = ("per_s", "fps", "speedup", "throughput")
 LOWER_IS_BETTER = ("_ms", "mae", "latency", "seconds", "error", "_s_")

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from facetwin.app.face_option import add_face_option, dataset_face_spec
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("dataset", help="inspect and validate recorded datasets")
@@ -14,8 +16,10 @@ def register(subparsers) -> None:
     sub.required = True
     p = sub.add_parser("check", help="validate a dataset and print a summary; exit 1 if it has problems")
     p.add_argument("root", type=Path, metavar="DIR")
-    p.add_argument("--spec", type=Path, default=None, help="face spec YAML to check names against (default: packaged)")
+    p.add_argument("--spec", type=Path, default=None,
+                   help="face spec YAML to check names against (default: the face the dataset was recorded on)")
     p.add_argument("--per-servo", action="store_true", help="print each servo's command range")
+    add_face_option(p, recorded_by="the dataset")
     p.set_defaults(func=run_check)
     p = sub.add_parser("info", help="print the dataset's metadata without reading its frames")
     p.add_argument("root", type=Path, metavar="DIR")
@@ -37,12 +41,14 @@ def run_check(args: argparse.Namespace) -> int:
         spec = load_spec(args.spec) if args.spec else None
     except SpecError as exc:
         raise CLIError(str(exc)) from exc
+    if spec is None and args.face is not None:
+        spec = dataset_face_spec(args, args.root)
     report = check(args.root, spec)
     info = report.info
     print(f"dataset   {args.root}")
     if info is not None:
         print(f"format    LeRobotDataset {info.codebase_version}, {info.fps} fps, robot_type {info.robot_type}")
-        print(f"spec      {info.spec_name} v{info.spec_version} ({info.spec_fingerprint})")
+        print(f"spec      {info.spec_name} v{info.spec_version} ({info.spec_fingerprint}), face {info.recorded_face or '?'}")
         print(f"features  {', '.join(f'{k}{list(f.shape)}' for k, f in info.features.items())}")
     if report.n_episodes:
         lengths = report.episode_lengths
@@ -85,6 +91,7 @@ def run_info(args: argparse.Namespace) -> int:
     print(f"dataset   {args.root}")
     print(f"format    LeRobotDataset {info.codebase_version}, {info.fps} fps, robot_type {info.robot_type}")
     print(f"spec      {info.spec_name} v{info.spec_version} ({info.spec_fingerprint})")
+    print(f"readout   {info.readout} (how each frame's expression was read)")
     print(f"episodes  {info.total_episodes}, frames {info.total_frames}, tasks {info.total_tasks}")
     print(f"files     {len({e.data_file for e in episodes})} data file(s), {info.chunk_frames} frames per file")
     for key, f in info.features.items():

@@ -11,10 +11,12 @@ import shlex
 import time
 from pathlib import Path
 
+from facetwin.human_faces import shared_faces
 from facetwin.agents.policies.names import DEFAULT_KIND, MODEL_KINDS
 from facetwin.app.cli import CLIError
+from facetwin.app.face_option import add_face_option
 
-SHARED_FACES = Path(__file__).resolve().parents[2].parent / "shared" / "faces" / "images"
+SHARED_FACES = shared_faces("images")
 
 
 def register(sub) -> None:
@@ -30,6 +32,7 @@ def register(sub) -> None:
     p.add_argument("--oracle-budget", type=int, default=300)
     p.add_argument("--quick", action="store_true", help="a minutes-long smoke run with little data")
     p.add_argument("--landmarker", type=Path)
+    add_face_option(p)
     p.set_defaults(func=run)
 
 
@@ -38,18 +41,20 @@ def steps(args: argparse.Namespace) -> list[tuple[str, list[str], Path]]:
     out = args.out
     episodes, frames, epochs, budget = args.episodes, args.frames_per_episode, args.epochs, args.oracle_budget
     # the recorded rows that, with the default aggregation rounds' twin queries, make the twin-sample budget of
-    # the README's figures; every other training option is `facetwin train`'s own default, but in a quick run
+    # docs/results.md's figures; every other training option is `facetwin train`'s own default, but in a quick run
     train_options = ["--max-samples", "40000"]
     if args.quick:
         episodes, frames, epochs, budget = 6, 60, 5, 30
         train_options += ["--expression-epochs", "3", "--aggregate-targets", "50"]
     lm = ["--landmarker", str(args.landmarker)] if args.landmarker else []
+    # what is made for a face says so; train and eval read the face the dataset and the run record
+    face = ["--face", str(args.face)] if getattr(args, "face", None) else []
     data, run = out / "data", out / args.model
     plan = [
         (
             "collect expert (commands, expression) pairs in the twin",
             ["collect", "--backend", "sim", "--episodes", str(episodes), "--frames-per-episode", str(frames),
-             "--workers", str(args.workers), "--out", str(data), "--resume"],
+             "--workers", str(args.workers), "--out", str(data), "--resume", *face],
             data / "meta" / "info.json",
         ),
         ("check the dataset", ["dataset", "check", str(data)], None),
@@ -59,7 +64,8 @@ def steps(args: argparse.Namespace) -> list[tuple[str, list[str], Path]]:
              *train_options],
             run / "config.json",
         ),
-        ("render every named pose", ["render", "--sheet", "--size", "256", "--out", str(out / "poses.png"), *lm], None),
+        ("render every named pose", ["render", "--sheet", "--size", "256", "--out", str(out / "poses.png"), *lm, *face],
+         None),
     ]
     faces = args.faces or (SHARED_FACES if SHARED_FACES.is_dir() else None)
     if faces is not None:

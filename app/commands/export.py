@@ -1,4 +1,4 @@
-"""`facetwin export`: turn a training run into a deployable file."""
+"""`facetwin export`: turn a training run (or the shipped default policy) into a deployable file."""
 
 from __future__ import annotations
 
@@ -10,18 +10,26 @@ from facetwin.app.cli import CLIError
 def register(subparsers) -> None:
     p = subparsers.add_parser("export", help="export a trained policy (ONNX)",
                               description="Export a training run's policy: expression (N, 55) -> commands (N, 25).")
-    p.add_argument("run_dir", type=Path, help="run directory written by `facetwin train`")
+    p.add_argument("run_dir", type=Path, nargs="?", default=None,
+                   help="run directory written by `facetwin train` (default: the policy shipped with facetwin)")
     p.add_argument("--onnx", action="store_true", required=True, help="write ONNX (the only format so far)")
-    p.add_argument("--out", type=Path, default=None, help="output file (default: RUN_DIR/policy.onnx)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output file (default: RUN_DIR/policy.onnx; required for the shipped policy)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from facetwin.agents.training.checkpoint import RunError
+    from facetwin.agents.policies.loader import default_policy_dir
     from facetwin.agents.policies.onnx_export import export_onnx
+    from facetwin.agents.training.checkpoint import RunError
 
+    run_dir = args.run_dir
+    if run_dir is None:
+        if args.out is None:
+            raise CLIError("exporting the shipped policy: give --out FILE.onnx (the package folder is not for output)")
+        run_dir = default_policy_dir()
     try:
-        path = export_onnx(args.run_dir, args.out)
+        path = export_onnx(run_dir, args.out)
     except RunError as exc:
         raise CLIError(str(exc)) from exc
     print(f"wrote {path} (checked with onnx.checker)")

@@ -13,6 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
+from facetwin.agents.training.config import FINETUNE_LR_FACTOR, FinetuneSettings
 from facetwin.app.cli import CLIError
 
 
@@ -22,12 +23,17 @@ def register(subparsers) -> None:
     p.add_argument("--policy", required=True, type=Path, help="run directory of the sim-pretrained policy")
     p.add_argument("--data", required=True, type=Path, help="real dataset (e.g. from `facetwin real collect`)")
     p.add_argument("--out", required=True, type=Path, help="run directory for the fine-tuned policy")
-    p.add_argument("--epochs", type=int, default=150)
-    p.add_argument("--lr", type=float, default=None, help="fine-tuning learning rate (default: 0.1 x the kind's)")
-    p.add_argument("--patience", type=int, default=20, help="epochs without improvement before stopping")
-    p.add_argument("--val-fraction", type=float, default=0.2, help="share of real episodes held out for the test")
-    p.add_argument("--max-train-samples", type=int, default=None, help="fit on at most this many real rows (both models)")
-    p.add_argument("--seed", type=int, default=0)
+    d = FinetuneSettings()
+    p.add_argument("--epochs", type=int, default=d.epochs, help=f"default {d.epochs}")
+    p.add_argument("--lr", type=float, default=d.lr,
+                   help=f"fine-tuning learning rate (default: {FINETUNE_LR_FACTOR} x the kind's)")
+    p.add_argument("--patience", type=int, default=d.patience,
+                   help=f"epochs without improvement before stopping (default {d.patience})")
+    p.add_argument("--val-fraction", type=float, default=d.val_fraction,
+                   help=f"share of real episodes held out for the test (default {d.val_fraction})")
+    p.add_argument("--max-train-samples", type=int, default=d.max_train_samples,
+                   help="fit on at most this many real rows (both models)")
+    p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--device", default=None, help="cpu, cuda ... (default: CUDA when available)")
     p.add_argument("--threads", type=int, default=None,
                    help="PyTorch CPU threads (default: PyTorch's choice; 1 is quickest on a busy shared machine)")
@@ -36,7 +42,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from facetwin.agents.training.checkpoint import RunError
-    from facetwin.agents.training.finetune import FinetuneSettings, finetune_from_dataset
+    from facetwin.agents.training.finetune import finetune_from_dataset
     from facetwin.dataset import DatasetError
 
     if not args.data.is_dir():

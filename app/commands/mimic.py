@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from facetwin.app.face_option import add_face_option, face_spec, run_face_spec
+from facetwin.app.live.viewer import SPAWN  # rerun itself is imported only when a recording starts
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "mimic",
         help="mimic a person's face live: video or webcam -> policy -> twin or servos",
         description="Per frame: MediaPipe (video mode, One-Euro smoothing) reads the person, the policy maps the "
-        "expression to 25 servo commands, and the twin (or the servo bus, through its safety layer) receives them. "
+        "expression to the face's servo commands, and the twin (or the servo bus, through its safety layer) receives them. "
         "Without a face the last command is held, then eases to neutral.",
     )
     add_arguments(p, target=True)
@@ -21,9 +24,9 @@ def register(subparsers) -> None:
 def add_arguments(p: argparse.ArgumentParser, *, target: bool) -> None:
     """The mimic options; `facetwin real mimic` shares them with --port in place of --target."""
     p.add_argument("--source", required=True, metavar="VIDEO|webcam:N", help="video file, image(s), or webcam:N")
-    p.add_argument("--policy", required=True, metavar="RUN_DIR|neutral",
+    p.add_argument("--policy", default=None, metavar="RUN_DIR|neutral",
                    help="a `facetwin train` run directory (a ridge policy: `facetwin train --model linear`), or "
-                        "neutral (every servo at 0)")
+                        "neutral (every servo at 0); default: the policy shipped with facetwin")
     p.add_argument("--refine", type=int, default=0, metavar="STEPS",
                    help="refine each answer by STEPS gradient steps through the run's forward model (~1 ms each; "
                         "closer mimicry for latency; default 0)")
@@ -32,6 +35,10 @@ def add_arguments(p: argparse.ArgumentParser, *, target: bool) -> None:
                        help="sim (the twin, default), virtual (an in-process emulated servo bus) or a serial port")
     p.add_argument("--out", type=Path, metavar="FILE.mp4", help="write a side-by-side video: person | twin, with bars")
     p.add_argument("--stats", type=Path, metavar="FILE.json", help="write timings, latency, fps and the smile trace")
+    p.add_argument("--view", nargs="?", const=SPAWN, default=None, metavar="FILE.rrd",
+                   help="log person, twin, both sets of 52 coefficients and the commands on one rerun timeline: "
+                        "alone, in a viewer window; with FILE.rrd, to that file (`facetwin view FILE.rrd` opens it; "
+                        "extra `viewer`)")
     p.add_argument("--realtime", action="store_true",
                    help="bound latency by dropping frames (newest frame only; videos paced at their fps); use it with webcams")
     p.add_argument("--smooth", action=argparse.BooleanOptionalAction, default=True,
@@ -43,6 +50,7 @@ def add_arguments(p: argparse.ArgumentParser, *, target: bool) -> None:
     p.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N processed frames")
     p.add_argument("--calibration", type=Path, default=None, help="calibration YAML for a serial-port target")
     p.add_argument("--landmarker", metavar="PATH", help="face_landmarker.task (default: $FACETWIN_FACE_LANDMARKER or the cache)")
+    add_face_option(p, recorded_by="the policy")
 
 
 def run(args) -> int:
@@ -52,6 +60,7 @@ def run(args) -> int:
     from facetwin.agents.policies.loader import PolicyLoadError
     from facetwin.app.live.side_by_side import SideBySideError
     from facetwin.app.live.targets import TargetError
+    from facetwin.app.live.viewer import ViewerError
     from facetwin.perception import OneEuroConfig, PerceptionError
     from facetwin.spec import CommandError
 
@@ -65,15 +74,17 @@ def run(args) -> int:
     except ValueError as exc:
         raise CLIError(str(exc)) from exc
     config = MimicConfig(source=args.source, policy=args.policy, refine_steps=args.refine, target=args.target,
-                         out=args.out, stats=args.stats,
+                         out=args.out, stats=args.stats, view=args.view,
                          realtime=args.realtime, smoothing=smoothing, max_frames=args.max_frames, face_loss=face_loss,
-                         landmarker=args.landmarker, calibration=args.calibration)
+                         landmarker=args.landmarker, calibration=args.calibration,
+                         face=(run_face_spec(args, args.policy) if args.policy else face_spec(args)).face)
     try:
         result = run_mimic(config)
-    except (PerceptionError, LandmarkerModelError, PolicyLoadError, TargetError, SideBySideError, FileNotFoundError) as exc:
+    except (PerceptionError, LandmarkerModelError, PolicyLoadError, TargetError, SideBySideError, ViewerError,
+            FileNotFoundError) as exc:
         raise CLIError(str(exc)) from exc
     except CommandError as exc:
-        raise CLIError(f"policy {args.policy} gave an unusable command: {exc}") from exc
+        raise CLIError(f"policy {args.policy or 'default'} gave an unusable command: {exc}") from exc
     s = result.stats
     print(f"{args.source} -> {args.target}: {s.frames} frames ({s.dropped_frames} dropped, "
           f"{s.frames_without_face} without a face), {s.fps:.1f} fps, latency p50 {_fmt(s.latency_ms_p50)} ms, "
@@ -84,6 +95,8 @@ def run(args) -> int:
         print(f"wrote {result.out}")
     if result.stats_path is not None:
         print(f"wrote {result.stats_path}")
+    if args.view is not None and args.view != SPAWN:
+        print(f"wrote {args.view} (open it with `facetwin view {args.view}`)")
     return 0
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from facetwin.app.cli import CLIError
+from facetwin.app.face_option import add_face_option, dataset_face_spec, face_spec
 
 VIRTUAL = "virtual"
 
@@ -32,11 +33,12 @@ def register(subparsers) -> None:
     sub = parser.add_subparsers(dest="real_command", metavar="ACTION")
     sub.required = True
 
-    def common(p: argparse.ArgumentParser, *, port_required: bool = True) -> None:
+    def common(p: argparse.ArgumentParser, *, port_required: bool = True, recorded_by: str | None = None) -> None:
         p.add_argument("--port", required=port_required, help="serial port (/dev/ttyUSB0, /dev/pts/N) or 'virtual'")
         p.add_argument("--baudrate", type=int, default=None, help="bus baud rate (default: the face spec's)")
         p.add_argument("--calibration", type=Path, default=None,
                        help="calibration YAML (default: $FACETWIN_CALIBRATION_DIR or ~/.config/facetwin/calibration_<robot>.yaml)")
+        add_face_option(p, recorded_by=recorded_by)
 
     p = sub.add_parser("scan", help="ping servo IDs and list those that answer")
     common(p)
@@ -50,6 +52,7 @@ def register(subparsers) -> None:
     p.add_argument("--unplug", default="", help="IDs that never answer, e.g. '5,16'")
     p.add_argument("--overload", default="", help="IDs that stall and report overload once torque is on")
     p.add_argument("--twin", action="store_true", help="mirror the emulated positions on the MuJoCo twin")
+    add_face_option(p)
     p.set_defaults(func=_emulate)
 
     p = sub.add_parser("calibrate", help="jog each servo and mark neutral and limits (or --from-spec)")
@@ -67,7 +70,7 @@ def register(subparsers) -> None:
     p.set_defaults(func=_pose)
 
     p = sub.add_parser("play", help="replay a dataset's action column at its fps")
-    common(p, port_required=False)
+    common(p, port_required=False, recorded_by="the dataset")
     p.add_argument("dataset", type=Path, help="LeRobot v3.0 dataset folder, as `facetwin collect` writes one")
     p.add_argument("--episode", type=int, default=None, help="only this episode_index")
     p.add_argument("--dry-run", action="store_true", help="step through the actions without a port")
@@ -158,9 +161,8 @@ def _scan(args) -> int:
     from facetwin.real.bus import ServoBus
     from facetwin.real.calibration import Calibration
     from facetwin.real.protocol import ProtocolError
-    from facetwin.spec import default_spec
 
-    spec = default_spec()
+    spec = face_spec(args)
     by_id = {s.bus_id: s.name for s in spec.servos}
     try:
         with _port(args, Calibration.from_spec(spec)) as port, \
@@ -178,13 +180,12 @@ def _scan(args) -> int:
 def _emulate(args) -> int:
     from facetwin.real.calibration import Calibration
     from facetwin.real.emulator import Faults, ServoEmulator
-    from facetwin.spec import default_spec
 
-    spec = default_spec()
+    spec = face_spec(args)
     calibration = _load_calibration(args, spec) if args.calibration else Calibration.from_spec(spec)
     faults = Faults(drop_probability=args.drop, corrupt_probability=args.corrupt,
                     unplugged=set(_ids(args.unplug)), overload=set(_ids(args.overload)), seed=None)
-    on_positions = _twin_hook() if args.twin else None
+    on_positions = _twin_hook(spec) if args.twin else None
     emu = ServoEmulator(calibration=calibration, faults=faults, on_positions=on_positions)
     print(emu.port, flush=True)
     print(f"emulating {len(calibration.ids)} STS servos (IDs {min(calibration.ids)}-{max(calibration.ids)}) on {emu.port}; "
@@ -198,12 +199,12 @@ def _emulate(args) -> int:
     return 0
 
 
-def _twin_hook():
+def _twin_hook(spec):
     try:
         from facetwin.sim.twin import FaceTwin
     except ImportError as exc:
         raise CLIError(f"--twin needs the MuJoCo twin (facetwin.sim.twin): {exc}") from exc
-    twin = FaceTwin(blendshapes=False)  # the hook only mirrors servo positions; no expression readout
+    twin = FaceTwin(spec, blendshapes=False)  # the hook only mirrors servo positions; no expression readout
     return lambda commands: twin.apply(commands, readout=False)
 
 
@@ -212,9 +213,8 @@ def _calibrate(args) -> int:
     from facetwin.real.calibrate import CalibrationAborted, calibrate_interactively, summarise
     from facetwin.real.calibration import Calibration, CalibrationError, default_calibration_path
     from facetwin.real.protocol import ProtocolError
-    from facetwin.spec import default_spec
 
-    spec = default_spec()
+    spec = face_spec(args)
     path = args.calibration or default_calibration_path(spec)
     if args.from_spec:
         cal = Calibration.from_spec(spec)
@@ -244,9 +244,7 @@ def _calibrate(args) -> int:
 
 
 def _pose(args) -> int:
-    from facetwin.spec import default_spec
-
-    spec = default_spec()
+    spec = face_spec(args)
     try:
         from facetwin.motion.poses import named_pose
     except ImportError as exc:
@@ -287,9 +285,7 @@ def read_actions(dataset: Path, episode: int | None = None) -> tuple[np.ndarray,
 
 
 def _play(args) -> int:
-    from facetwin.spec import default_spec
-
-    spec = default_spec()
+    spec = dataset_face_spec(args, args.dataset)
     actions, fps, names = read_actions(args.dataset, args.episode)
     if len(actions) == 0:
         raise CLIError(f"no actions to play in {args.dataset}" + (f" for episode {args.episode}" if args.episode is not None else ""))
@@ -316,7 +312,6 @@ def _play(args) -> int:
 def _collect(args) -> int:
     from facetwin.dataset import DatasetError
     from facetwin.app.live.real_collect import TWIN_CAMERA, RealCollectConfig, collect_real, open_camera
-    from facetwin.spec import default_spec
 
     camera_name = args.camera or (TWIN_CAMERA if args.port == VIRTUAL else None)
     if camera_name is None:
@@ -329,10 +324,10 @@ def _collect(args) -> int:
                                    render_size=args.render_size)
     except ValueError as exc:
         raise CLIError(str(exc)) from exc
-    spec = default_spec()
+    spec = face_spec(args)
     calibration = _load_calibration(args, spec)
     try:
-        camera = open_camera(config)  # before the robot: once connected, a pause sends the face home
+        camera = open_camera(config, spec=spec)  # before the robot: once connected, a pause sends the face home
     except Exception as exc:  # a camera that cannot open is a setup problem, named as such
         raise CLIError(f"cannot open camera {camera_name!r}: {exc}") from exc
     try:

@@ -8,19 +8,21 @@ from pathlib import Path
 import numpy as np
 
 from facetwin.app.cli import CLIError
+from facetwin.app.face_option import add_face_option, face_spec
 
 
 def register(sub) -> None:
     p = sub.add_parser("render", help="render the twin in a named pose or for a servo command vector")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--pose", help="a named pose (neutral, smile, ...; see --list)")
-    what.add_argument("--action", help="25 comma-separated commands in [-1, 1], in the face spec's order")
+    what.add_argument("--action", help="one comma-separated command in [-1, 1] per servo, in the face spec's order")
     what.add_argument("--sheet", action="store_true", help="a contact sheet of every named pose")
     what.add_argument("--list", action="store_true", help="list the named poses and exit")
     p.add_argument("--size", type=int, default=512, help="image side in pixels (default 512)")
     p.add_argument("--out", type=Path, help="output PNG")
     p.add_argument("--texture", type=Path, help="skin: a texture from `facetwin texture`, or a face photo")
     p.add_argument("--landmarker", type=Path, help="face_landmarker.task (else $FACETWIN_FACE_LANDMARKER)")
+    add_face_option(p)
     p.set_defaults(func=run_render)
 
     t = sub.add_parser("texture", help="turn a face photo into the twin's skin texture")
@@ -57,7 +59,7 @@ def _twin(args):
 
     try:
         texture = _texture_from(args.texture, args.landmarker) if args.texture else None
-        return FaceTwin(bundle=args.landmarker, texture=texture, blendshapes=False)
+        return FaceTwin(face_spec(args), bundle=args.landmarker, texture=texture, blendshapes=False)
     except LandmarkerModelError as exc:
         raise CLIError(str(exc)) from exc
 
@@ -76,10 +78,11 @@ def parse_action(text: str, spec) -> np.ndarray:
 
 
 def run_render(args: argparse.Namespace) -> int:
-    from facetwin.motion.poses import NAMED_POSES, named_pose
+    from facetwin.app.spec_check import face_poses
+    from facetwin.motion.poses import named_pose
 
     if args.list:
-        print("\n".join(NAMED_POSES))
+        print("\n".join(face_poses(face_spec(args))))  # the poses this face has the mechanism for
         return 0
     if args.out is None:
         raise CLIError("--out PATH.png is required")
@@ -89,7 +92,7 @@ def run_render(args: argparse.Namespace) -> int:
     if args.sheet:
         from facetwin.sim.sheet import pose_sheet
 
-        image = pose_sheet(twin, {name: named_pose(name, twin.spec) for name in NAMED_POSES}, args.size)
+        image = pose_sheet(twin, face_poses(twin.spec), args.size)
     else:
         if args.pose is not None:
             try:

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from facetwin.app.cli import CLIError
+from facetwin.app.face_option import add_face_option, dataset_face_spec
 
 
 def register(subparsers) -> None:
@@ -41,6 +42,7 @@ def register(subparsers) -> None:
                    help="pixels readout render size (default: the recording's, else 384)")
     p.add_argument("--start", type=Path, default=None, help="start the search from these parameters (JSON)")
     p.add_argument("--sigma", type=float, default=0.5, help="initial CMA-ES step (search units)")
+    add_face_option(p, recorded_by="the dataset")
     p.set_defaults(func=run)
 
 
@@ -82,7 +84,7 @@ def run(args) -> int:
         config = SysidConfig(budget=args.budget, fit_guides=args.guides, val_fraction=args.val_fraction, seed=args.seed,
                              readout=args.readout, read_every=args.read_every, start=start, sigma0=args.sigma,
                              render_size=args.render_size or _recorded_render_size(args.data), progress=True)
-        with FaceTwin() as twin:
+        with FaceTwin(dataset_face_spec(args, args.data)) as twin:
             result = identify(twin, pairs, config)
     except (DatasetError, ValueError) as exc:
         raise CLIError(str(exc)) from exc

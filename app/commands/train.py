@@ -9,6 +9,7 @@ from facetwin.agents.policies.names import CLOSED_FORM_KINDS, MODEL_KINDS, NEURA
 from facetwin.agents.training.config import (OBJECTIVES, AggregationSettings, ExpressionSettings, FitSettings,
                                              TrainConfig)
 from facetwin.app.cli import CLIError
+from facetwin.app.face_option import add_face_option, dataset_face_spec
 
 # auto: the expression objective for the gradient-trained kinds (it measured better in the closed loop on
 # human faces, for kan-attn and mlp alike), supervised for the closed-form ones, which have no other
@@ -17,7 +18,7 @@ OBJECTIVE_CHOICES = ("auto", *OBJECTIVES)
 
 def register(subparsers) -> None:
     config, fit, expression, aggregation = TrainConfig(), FitSettings(), ExpressionSettings(), AggregationSettings()
-    p = subparsers.add_parser("train", help="train a policy from a dataset (expression -> 25 servo commands)",
+    p = subparsers.add_parser("train", help="train a policy from a dataset (expression -> the face's servo commands)",
                               description="Train a policy mapping target expressions to servo commands.")
     p.add_argument("--data", required=True, type=Path, help="dataset directory (LeRobot-v3 style, from facetwin)")
     p.add_argument("--model", default=config.model, choices=MODEL_KINDS, help="policy kind (default %(default)s)")
@@ -63,6 +64,7 @@ def register(subparsers) -> None:
                    help="override one of the model kind's hyper-parameters (agents.policies.kinds.DEFAULT_HPARAMS), "
                         "VALUE as JSON; repeatable, e.g. --hparam hidden=[444,444] for a wider MLP")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_face_option(p, recorded_by="the dataset")
     p.set_defaults(func=run)
 
 
@@ -94,6 +96,7 @@ def run(args) -> int:
         raise CLIError(f"no dataset directory at {args.data}")
     if args.epochs < 1 or args.batch_size < 1 or args.patience < 1:
         raise CLIError("--epochs, --batch-size and --patience must be at least 1")
+    spec = dataset_face_spec(args, args.data)
     hparams = parse_hparams(args.hparam)
     objective = args.objective
     if objective == "auto":
@@ -113,10 +116,13 @@ def run(args) -> int:
             raise CLIError(f"--forward is for the expression objective ({', '.join(NEURAL_KINDS)})")
         from facetwin.agents.training.checkpoint import RunConfig, check_spec
         from facetwin.agents.forward.direct import load_forward
-        from facetwin.spec import default_spec
+        from facetwin.dataset import read_info
+        from facetwin.dataset.layout import same_readout
 
         try:
-            check_spec(RunConfig.read(args.forward), default_spec(), f"the forward model of run {args.forward}")
+            check_spec(RunConfig.read(args.forward), spec, f"the forward model of run {args.forward}")
+            same_readout(f"the forward model of run {args.forward}", RunConfig.read(args.forward).readout,
+                         f"dataset {args.data}", read_info(args.data).readout)
             forward = load_forward(args.forward)
             # the teacher travels with its student, so the new run can refine through it too
             if (args.forward / TEACHER_WEIGHTS_FILE).is_file():
@@ -137,7 +143,7 @@ def run(args) -> int:
             expression=ExpressionSettings(epochs=args.expression_epochs, anchor=args.anchor, seed=seed, device=device,
                                           progress=progress),
             landmark=LandmarkSettings(seed=seed, device=device, bundle=args.landmarker))
-        result = train_from_dataset(args.data, config, out_dir=args.out, forward=forward, teacher=teacher)
+        result = train_from_dataset(args.data, config, out_dir=args.out, spec=spec, forward=forward, teacher=teacher)
     except (ValueError, FileNotFoundError, DatasetError, LandmarkerModelError) as exc:
         raise CLIError(str(exc)) from exc
     print(f"{args.model}: {result.n_train} train / {result.n_val} validation frames, "

@@ -24,10 +24,11 @@ from facetwin.perception.sources import FALLBACK_FPS
 @dataclass
 class MimicConfig:
     source: str  # video file, image(s), or webcam:N
-    policy: str = "neutral"  # a `facetwin train` run directory, or neutral (agents.policies.loader)
+    policy: str | None = None  # a `facetwin train` run directory, neutral, or None: the shipped default (agents.policies.loader)
     refine_steps: int = 0  # gradient steps through the run's forward model per answer (agents.refine)
     target: str = "sim"  # sim, virtual, or a serial port
     out: Path | None = None  # side-by-side .mp4
+    view: str | Path | None = None  # rerun timeline: an .rrd file, or viewer.SPAWN for a window (extra `viewer`)
     stats: Path | None = None  # JSON
     realtime: bool = False  # drop frames rather than queue them
     smoothing: OneEuroConfig | None = field(default_factory=OneEuroConfig)
@@ -38,6 +39,7 @@ class MimicConfig:
     render_height: int = 360
     max_faces: int = 1  # one tracked face keeps MediaPipe's per-frame cost lowest
     readout: bool = True  # read the twin's expression each frame (smile trace, bars); costs ~4 ms
+    face: str | None = None  # the robot face (`--face`; facetwin.spec.load_face), the default face when None
 
 
 @dataclass
@@ -56,10 +58,11 @@ class MimicLoop:
     """One frame at a time: perceive, decide, send (timed: the latency), then read out and draw (after)."""
 
     def __init__(self, perceiver, policy, target, hold: FaceLossHold, *, fps: float, still_images: bool,
-                 writer=None, readout: bool = True, render_height: int = 360):
+                 writer=None, readout: bool = True, render_height: int = 360, timeline=None):
         self.perceiver, self.policy, self.target, self.hold = perceiver, policy, target, hold
         self.fps, self.still_images = fps, still_images
         self.writer, self.readout, self.render_height = writer, readout, render_height
+        self.timeline = timeline  # viewer.TimelineLog
         self._previous_t: float | None = None
         self._written_up_to = -1  # source index of the last frame in the video
 
@@ -82,23 +85,31 @@ class MimicLoop:
             command=[round(float(c), 5) for c in command],
         )
         twin_bs = None
-        if self.readout or self.writer is not None:
+        if self.readout or self.writer is not None or self.timeline is not None:
             twin = self.target.readout()
             if twin is not None:
                 twin_bs = twin.blendshapes
                 record.twin_smile, record.readout_ms = smile(twin_bs), _ms(time.perf_counter() - t3)
-        if self.writer is not None:
+        if self.writer is not None or self.timeline is not None:
             t4 = time.perf_counter()
-            self._draw(frame, t, expr.blendshapes if expr.face_found else None, twin_bs)
+            person_bs = expr.blendshapes if expr.face_found else None
+            h = self.render_height
+            twin_rgb = self.target.render((h, h))  # one render serves the video and the timeline
+            if self.writer is not None:
+                self._draw(frame, t, person_bs, twin_bs, twin_rgb)
+            if self.timeline is not None:
+                from facetwin.app.live.viewer import ViewFrame
+
+                self.timeline.log(ViewFrame(frame.index, t, command, frame.rgb, twin_rgb, person_bs, twin_bs))
             record.render_ms = _ms(time.perf_counter() - t4)
         return record
 
-    def _draw(self, frame: Frame, t: float, person_bs, twin_bs) -> None:
+    def _draw(self, frame: Frame, t: float, person_bs, twin_bs, twin_rgb) -> None:
         from facetwin.app.live.side_by_side import compose
 
         h = self.render_height
         caption = f"frame {frame.index}  t={t:.2f}s" + ("" if person_bs is not None else "  (no face)")
-        picture = compose(frame.rgb, self.target.render((h, h)), person_bs, twin_bs, height=h, caption=caption)
+        picture = compose(frame.rgb, twin_rgb, person_bs, twin_bs, height=h, caption=caption)
         self.writer.write(picture, repeat=frame.index - self._written_up_to)
         self._written_up_to = frame.index
 
@@ -115,32 +126,38 @@ def run_mimic(config: MimicConfig, *, policy=None, target=None) -> MimicResult:
     from facetwin.app.live.side_by_side import SideBySideWriter
     from facetwin.app.live.targets import open_target
     from facetwin.perception import FacePerceiver, open_source
-    from facetwin.spec import default_spec
+    from facetwin.spec import load_face
 
     if config.max_frames is not None and config.max_frames < 1:
         raise ValueError(f"max_frames must be >= 1, got {config.max_frames}")
     if config.stats is not None and not Path(config.stats).parent.is_dir():
         raise FileNotFoundError(f"--stats {config.stats}: folder {Path(config.stats).parent} does not exist")
-    spec = default_spec()
+    spec = load_face(config.face)
     n_servos = spec.n
     # Cheapest checks first: a bad source or output path should fail before the twin is built.
     source = open_source(config.source)
     fps = float(getattr(source, "fps", FALLBACK_FPS))
     writer = SideBySideWriter(config.out, fps) if config.out is not None else None
+    timeline = None
     owns_target = target is None
     records: list[FrameRecord] = []
     interrupted = False
     frames = None
     try:
+        if config.view is not None:
+            from facetwin.app.live.viewer import TimelineLog
+
+            timeline = TimelineLog(config.view, spec.names, name=f"mimic {Path(str(config.source)).name}")
         policy = policy if policy is not None else load_policy(config.policy, spec, config.refine_steps)
         with FacePerceiver(config.landmarker, mode="video", max_faces=config.max_faces,
                            smoothing=config.smoothing) as perceiver:
             if target is None:
-                target = open_target(config.target, calibration=config.calibration, mirror=writer is not None,
-                                     bundle=config.landmarker)
+                target = open_target(config.target, calibration=config.calibration,
+                                     mirror=writer is not None or timeline is not None, bundle=config.landmarker,
+                                     spec=spec)
             loop = MimicLoop(perceiver, policy, target, FaceLossHold(n_servos, config.face_loss), fps=fps,
                              still_images=source.kind == "image", writer=writer, readout=config.readout,
-                             render_height=config.render_height)
+                             render_height=config.render_height, timeline=timeline)
             frames = LatestFrames(source) if config.realtime else SequentialFrames(source)
             start = time.perf_counter()
             try:
@@ -154,14 +171,23 @@ def run_mimic(config: MimicConfig, *, policy=None, target=None) -> MimicResult:
             frames.close()
             stats = summarise(records, wall_s=wall, frames_read=frames.read, dropped=frames.dropped,
                               commands_sent=getattr(target, "sent", len(records)), source=config.source,
-                              policy=config.policy, target=config.target, realtime=config.realtime)
+                              policy=_policy_name(policy, config.policy), target=config.target,
+                              realtime=config.realtime)
     finally:
         if frames is not None:
             frames.close()
         source.close()
         if writer is not None:
             writer.close()
+        if timeline is not None:
+            timeline.close()
         if owns_target and target is not None:
             target.close()
     stats_path = stats.write(config.stats) if config.stats is not None else None
     return MimicResult(stats, config.out if writer is not None and writer.frames else None, stats_path, interrupted)
+
+
+def _policy_name(policy, configured: str | None) -> str:
+    """The name stats record: a loaded policy's own (``default`` for the shipped one), else what was configured."""
+    name = getattr(policy, "name", None)
+    return str(name if name is not None else configured if configured is not None else "custom")

@@ -78,13 +78,13 @@ class RealCollectResult:
 class TwinCamera:
     """A perturbed twin as the camera's subject: mirrors measured servo positions, renders, adds noise."""
 
-    def __init__(self, perturb_seed: int | None, render_size: int, bundle=None):
+    def __init__(self, perturb_seed: int | None, render_size: int, bundle=None, spec=None):
         os.environ.setdefault("MUJOCO_GL", "egl")
         from facetwin.sim.perturb import NOMINAL, Perturbation, apply_perturbation
 
         from facetwin.sim.twin import FaceTwin
 
-        self.twin = FaceTwin(bundle=bundle, blendshapes=False)
+        self.twin = FaceTwin(spec, bundle=bundle, blendshapes=False)
         self.perturbation = NOMINAL if perturb_seed is None else Perturbation.for_twin(self.twin, perturb_seed)
         apply_perturbation(self.twin, self.perturbation)
         self.size = render_size
@@ -131,9 +131,10 @@ class WebcamCamera:
         self.source.close()
 
 
-def open_camera(config: RealCollectConfig, bundle=None):
+def open_camera(config: RealCollectConfig, bundle=None, spec=None):
+    """The camera watching the face; `spec`: the face a twin camera shows (the default face when None)."""
     if config.camera == TWIN_CAMERA:
-        return TwinCamera(config.perturb_seed, config.render_size, bundle)
+        return TwinCamera(config.perturb_seed, config.render_size, bundle, spec)
     return WebcamCamera(config.camera)
 
 

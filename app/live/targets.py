@@ -90,13 +90,14 @@ def physics_steps(dt: float, timestep: float) -> int:
 
 
 def open_target(text: str, *, calibration: str | os.PathLike | None = None, mirror: bool = False,
-                bundle: str | os.PathLike | None = None) -> TwinTarget | RobotTarget:
-    """Open the target named on the command line; ``mirror`` adds a twin to a robot target."""
+                bundle: str | os.PathLike | None = None, spec=None) -> TwinTarget | RobotTarget:
+    """Open the target named on the command line; ``mirror`` adds a twin to a robot target. ``spec``: the
+    face (a `facetwin.spec.FaceSpec`; the default face when None)."""
     os.environ.setdefault("MUJOCO_GL", "egl")
     if text == SIM:
         from facetwin.sim.twin import FaceTwin
 
-        return TwinTarget(FaceTwin(bundle=bundle))
+        return TwinTarget(FaceTwin(spec, bundle=bundle))
     from facetwin.real.calibration import Calibration, CalibrationError, default_calibration_path
     from facetwin.real.protocol import ProtocolError
     from facetwin.real.robot import FaceRobot
@@ -106,7 +107,7 @@ def open_target(text: str, *, calibration: str | os.PathLike | None = None, mirr
     if text != VIRTUAL and not Path(text).exists():
         raise TargetError(f"target {text!r}: no such serial device; pass '{SIM}', '{VIRTUAL}' or a port such as "
                           "/dev/ttyUSB0 (`facetwin real scan --port PORT` lists the servos)")
-    spec = default_spec()
+    spec = spec or default_spec()
     emulator = None
     try:
         if text == VIRTUAL and calibration is None:
@@ -120,7 +121,7 @@ def open_target(text: str, *, calibration: str | os.PathLike | None = None, mirr
     if mirror:
         from facetwin.sim.twin import FaceTwin
 
-        twin = FaceTwin(bundle=bundle)
+        twin = FaceTwin(spec, bundle=bundle)
     if text == VIRTUAL:
         from facetwin.real.emulator import ServoEmulator
 

@@ -35,9 +35,10 @@ def render_card(info: DatasetInfo, stats: dict[str, FeatureStats], description: 
     return f"""{FRONT_MATTER}
 # facetwin dataset: {info.spec_name}
 
-{description or "Servo commands of a simulated 25-servo robot face and the facial expression they produce."}
+{description or f"Servo commands of a simulated {len(info.servo_names)}-servo robot face and the facial expression they produce."}
 
-- Face spec: `{info.spec_name}` v{info.spec_version}, fingerprint `{info.spec_fingerprint}`
+- Face: `{info.face or info.spec_name}`; face spec `{info.spec_name}` v{info.spec_version}, fingerprint `{info.spec_fingerprint}`
+- Readout: `{info.readout}` ({"a 512 px render read by MediaPipe's Face Landmarker" if info.readout == "pixels" else "the twin's own landmarks through the blendshape network"})
 - Episodes: {info.total_episodes}, frames: {info.total_frames}, fps: {info.fps}
 - Format: LeRobotDataset {info.codebase_version} (written by facetwin with pyarrow; readable by `lerobot`)
 

@@ -34,7 +34,7 @@ from facetwin.dataset.layout import (
 from facetwin.dataset.reader import data_files, read_columns, read_stats, read_tasks
 from facetwin.dataset.stats import FeatureStats, close_enough, compute
 from facetwin.expression import EXPRESSION_NAMES
-from facetwin.spec import FaceSpec, default_spec
+from facetwin.spec import FaceSpec, SpecError, default_spec, load_face
 
 CONSTANT_STD = 1e-6
 
@@ -68,7 +68,8 @@ class CheckReport:
 
 
 def check(root: str | Path, spec: FaceSpec | None = None) -> CheckReport:
-    """Validate the dataset at `root` against its own metadata and the face spec (default: packaged)."""
+    """Validate the dataset at `root` against its own metadata and a face spec (default: the face it was
+    recorded on)."""
     root = Path(root)
     report = CheckReport(root)
     problems = report.problems
@@ -78,7 +79,7 @@ def check(root: str | Path, spec: FaceSpec | None = None) -> CheckReport:
         problems.append(str(exc))
         return report
     report.info = info
-    _check_info(info, spec or default_spec(), report)
+    _check_info(info, spec or _recorded_spec(info), report)
     try:
         episodes = read_episodes(root, info)
     except (DatasetError, KeyError, OSError) as exc:
@@ -108,6 +109,15 @@ def check(root: str | Path, spec: FaceSpec | None = None) -> CheckReport:
     if ACTION in recomputed:
         report.idle_servos = tuple(n for n, s in zip(info.servo_names, recomputed[ACTION].std) if s <= CONSTANT_STD)
     return report
+
+
+def _recorded_spec(info: DatasetInfo) -> FaceSpec:
+    """The spec of the face the dataset says it was recorded on (the default face if it does not say)."""
+    face = info.recorded_face
+    try:
+        return load_face(face) if face else default_spec()
+    except SpecError:  # a lab's own face, given by path when recorded: check against the default face's names
+        return default_spec()
 
 
 def _check_info(info: DatasetInfo, spec: FaceSpec, report: CheckReport) -> None:

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from facetwin.expression import EXPRESSION_NAMES, N_LANDMARKS
-from facetwin.spec import FaceSpec
+from facetwin.spec import FaceSpec, face_of
 
 CODEBASE_VERSION = "v3.0"
 INFO_PATH = "meta/info.json"
@@ -55,6 +55,24 @@ class DatasetError(ValueError):
 # What to do about a committed file that no longer reads: the writer never rewrites one in place (every
 # write is a rename of a finished, fsynced file), so the damage came from the disk or a copy.
 DAMAGED_FIX = "restore the folder from a copy, or collect into a new one; `facetwin dataset check DIR` lists every damaged file"
+# How a dataset's expressions were read from the twin. fast: the twin's own landmarks through the blendshape
+# network; pixels: a 512 px render read by the full Face Landmarker, as a camera sees the face. The two
+# disagree by more than the landmarker's jitter (docs/camera.md), so rows of one never mix with the other's.
+READOUTS = ("fast", "pixels")
+
+
+def check_readout(readout: str) -> str:
+    if readout not in READOUTS:
+        raise DatasetError(f"unknown readout {readout!r}; choose one of {', '.join(READOUTS)}")
+    return readout
+
+
+def same_readout(what: str, theirs: str, other: str, ours: str) -> None:
+    """One line when two sources of labels were read differently (a fast dataset resumed with pixels, ...)."""
+    if theirs != ours:
+        raise DatasetError(f"{what} was read through the {theirs} readout but {other} through the {ours} readout; "
+                           f"readouts never mix: use one readout throughout ({other} collected with --readout {theirs}, or {what} "
+                           f"made anew from {ours} labels)")
 
 
 def one_line(exc: BaseException) -> str:
@@ -169,6 +187,8 @@ class DatasetInfo:
     codebase_version: str = CODEBASE_VERSION
     data_path: str = DATA_PATH
     video_path: str | None = None
+    face: str = ""  # the face it was recorded on (`--face`); "" in datasets from before faces had names
+    readout: str = "fast"  # how its expressions were read (READOUTS); datasets from before record none: fast
 
     @property
     def video_keys(self) -> tuple[str, ...]:
@@ -177,6 +197,12 @@ class DatasetInfo:
     @property
     def servo_names(self) -> tuple[str, ...]:
         return self.features[ACTION].names or ()
+
+    @property
+    def recorded_face(self) -> str | None:
+        """The face the dataset was recorded on: as written, or (older datasets) the packaged face whose spec it
+        names; None when neither says."""
+        return self.face or face_of(self.spec_name, self.spec_fingerprint) or face_of(self.spec_name)
 
     def to_json(self) -> dict:
         return {
@@ -194,6 +220,8 @@ class DatasetInfo:
             "video_path": self.video_path,
             "features": {k: f.to_json() for k, f in self.features.items()},
             "facetwin": {
+                "face": self.face,
+                "readout": self.readout,
                 "spec_name": self.spec_name,
                 "spec_version": self.spec_version,
                 "spec_fingerprint": self.spec_fingerprint,
@@ -220,6 +248,8 @@ class DatasetInfo:
                 codebase_version=str(raw["codebase_version"]),
                 data_path=str(raw["data_path"]),
                 video_path=raw.get("video_path"),
+                face=str(ft.get("face", "")),
+                readout=str(ft.get("readout", "fast")),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise DatasetError(f"{source}: malformed info.json ({one_line(exc)!r}); was it written by a LeRobot v3.0 writer? "
@@ -287,7 +317,7 @@ def read_episode_table(root: str | Path, info: DatasetInfo, *, with_stats: bool 
         raise DatasetError(f"{Path(root) / EPISODES_DIR} holds no episode files, yet info.json counts {info.total_episodes} episodes")
     tables = []
     for path in files:
-        tables.append(read_parquet(path, None if with_stats else [n for n in _schema_names(path) if not n.startswith("stats/")]))
+        tables.append(read_parquet(path, None if with_stats else [n for n in schema_names(path) if not n.startswith("stats/")]))
     if not tables:
         return pa.table({})
     try:
@@ -298,7 +328,7 @@ def read_episode_table(root: str | Path, info: DatasetInfo, *, with_stats: bool 
     return table.slice(0, info.total_episodes)
 
 
-def _schema_names(path: Path) -> list[str]:
+def schema_names(path: Path) -> list[str]:
     try:
         return pq.read_schema(path).names
     except (pa.ArrowException, OSError, ValueError) as exc:

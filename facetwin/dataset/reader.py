@@ -15,6 +15,8 @@ from facetwin.dataset.layout import (
     STATE,
     STATS_PATH,
     TASKS_PATH,
+    DAMAGED_FIX,
+    INFO_PATH,
     DatasetError,
     DatasetInfo,
     EpisodeRecord,
@@ -23,6 +25,7 @@ from facetwin.dataset.layout import (
     read_episodes,
     read_info,
     read_parquet,
+    schema_names,
 )
 from facetwin.dataset.stats import FeatureStats
 from facetwin.dataset.table import to_numpy
@@ -70,6 +73,11 @@ def read_columns(root: Path, info: DatasetInfo, episodes: list[EpisodeRecord], k
         path = data_file_path(root, info, chunk, file)
         if not path.is_file():
             raise DatasetError(f"{path} is missing but meta/episodes refers to it")
+        held = set(schema_names(path))
+        unknown = [k for k in keys if k not in held]
+        if unknown:  # the file's own schema is checksummed with it: the column list in info.json is what went wrong
+            raise DatasetError(f"{root / INFO_PATH} lists columns {unknown} that {path.relative_to(root)} does not hold: "
+                               f"one of the two files is damaged; {DAMAGED_FIX}")
         table = read_parquet(path, keys)
         for k in keys:
             parts[k].append(to_numpy(table.column(k), info.features[k], f"{path.relative_to(root)}:{k}"))

@@ -12,7 +12,7 @@ import json
 import numpy as np
 import pyarrow as pa
 
-from facetwin.dataset.layout import DatasetError, EpisodeRecord, Feature
+from facetwin.dataset.layout import DAMAGED_FIX, DatasetError, EpisodeRecord, Feature
 from facetwin.dataset.stats import FeatureStats
 
 STAT_NAMES = ("min", "max", "mean", "std", "count")
@@ -52,11 +52,11 @@ def to_numpy(column: pa.ChunkedArray | pa.Array, feature: Feature, name: str) ->
     if depth != expected_depth or len(arr) != n * int(np.prod(shape)):
         raise DatasetError(
             f"column {name!r} does not hold {n} rows of shape {list(shape)} "
-            f"(found {depth}-level nesting and {len(arr)} values); info.json and the data disagree"
+            f"(found {depth}-level nesting and {len(arr)} values); info.json and the data disagree: {DAMAGED_FIX}"
         )
     out = arr.to_numpy(zero_copy_only=False)
     if out.dtype != np.dtype(feature.dtype):
-        raise DatasetError(f"column {name!r} stores {out.dtype}, info.json declares {feature.dtype}")
+        raise DatasetError(f"column {name!r} stores {out.dtype}, info.json declares {feature.dtype}: {DAMAGED_FIX}")
     return out.reshape((n,) if shape == (1,) else (n, *shape))
 
 

@@ -47,6 +47,7 @@ from facetwin.dataset.layout import (
     Feature,
     VideoRef,
     build_features,
+    check_readout,
     data_file_path,
     read_episode_table,
     read_episodes,
@@ -107,6 +108,7 @@ class DatasetWriter:
         chunks_size: int = DEFAULT_CHUNKS_SIZE,
         robot_type: str | None = None,
         description: str = "",
+        readout: str = "fast",
     ):
         if chunk_frames < 1 or chunks_size < 1:
             raise ValueError("chunk_frames and chunks_size must be positive")
@@ -125,6 +127,8 @@ class DatasetWriter:
             chunks_size=chunks_size,
             chunk_frames=chunk_frames,
             video_path=VIDEO_PATH if render_size is not None else None,
+            face=self.spec.face,
+            readout=check_readout(readout),
         )
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock_fd = self._lock()
@@ -406,6 +410,7 @@ class DatasetWriter:
                 ("face spec", info.spec_fingerprint, fresh.spec_fingerprint),
                 ("chunk_frames", info.chunk_frames, fresh.chunk_frames),
                 ("chunks_size", info.chunks_size, fresh.chunks_size),
+                ("readout", info.readout, fresh.readout),
             )
             if a != b
         ]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from facetwin.motion.constraints import bound_pair_difference, limit_coupling, mirror_pairs
-from facetwin.motion.primitives import PRIMITIVES, Activation, check_library, compose, lid_follow
+from facetwin.motion.primitives import PRIMITIVES, Activation, available, check_library, compose, lid_follow
 from facetwin.motion.trajectory import Segment, min_jerk_duration, sample
 from facetwin.spec import FaceSpec, default_spec
 
@@ -158,14 +158,13 @@ class ExpertStrategy:
         if self.seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed}")
         self.config = config or ExpertConfig()
-        idx = self.spec.index
-        self._yaw = (idx("eye_right_yaw"), idx("eye_left_yaw"))
-        self._pitch = (idx("eye_right_pitch"), idx("eye_left_pitch"))
-        self._lids = [idx("eyelid_right"), idx("eyelid_left")]
+        self._yaw, self._pitch = _gaze_pairs(self.spec)
+        self._lids = [i for i, s in enumerate(self.spec.servos) if s.mechanism == "eyelid"]
         gaze = set(self._yaw) | set(self._pitch)
         self._mirrored = [p for p in mirror_pairs(self.spec) if not set(p) & gaze]
-        self._symmetric = [p.name for p in PRIMITIVES.values() if not p.asymmetric]
-        self._asymmetric = [p.name for p in PRIMITIVES.values() if p.asymmetric]
+        plays = available(self.spec)
+        self._symmetric = [p.name for p in plays if not p.asymmetric]
+        self._asymmetric = [p.name for p in plays if p.asymmetric]
         # Degrees per command unit on the steeper side of each servo: a conservative speed bound.
         self._deg_per_unit = np.array([max(-s.range_deg[0], s.range_deg[1]) for s in self.spec.servos])
 
@@ -199,7 +198,7 @@ class ExpertStrategy:
         cmd[self._lids] += lid_follow(pitch_after) - lid_follow(pitch_before)
         cmd = np.clip(cmd, -1.0, 1.0)
         one_sided = {spec.index(s) for a in activations if PRIMITIVES[a.primitive].asymmetric
-                     for s in PRIMITIVES[a.primitive].targets}
+                     for s in PRIMITIVES[a.primitive].targets_for(spec)}
         pairs = [p for p in self._mirrored if not set(p) & one_sided]
         cmd = bound_pair_difference(cmd, pairs, -cfg.max_asymmetry, cfg.max_asymmetry)
         return np.clip(limit_coupling(cmd, spec), -1.0, 1.0)
@@ -230,3 +229,19 @@ class ExpertStrategy:
         plan = self.plan(episode_index, max(n_frames - 1, 0) / fps)
         segments = [Segment(kf.command, kf.move_s, kf.hold_s) for kf in plan]
         return sample(np.zeros(self.spec.n), segments, fps, n_frames)
+
+
+def _gaze_pairs(spec: FaceSpec) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(right, left) indices of the eyeball servos turning about the vertical axis (yaw) and about the
+    horizontal one (pitch), found by their kinematics, so that any face with two gimballed eyes qualifies."""
+    eyes = {i for i, s in enumerate(spec.servos) if s.mechanism == "eyeball"}
+    found: dict[str, tuple[int, int]] = {}
+    for right, left in mirror_pairs(spec):
+        if right in eyes and left in eyes:
+            axis = np.abs(np.asarray(spec.servos[right].axis))
+            found["yaw" if axis[1] > axis[0] else "pitch"] = (right, left)
+    if set(found) != {"yaw", "pitch"}:
+        raise ValueError(f"the expert strategy moves two eyes together: face spec {spec.name!r} needs right/left "
+                         "eyeball servos about the vertical (yaw) and horizontal (pitch) axes, named alike but for "
+                         "the side (eye_right_yaw / eye_left_yaw)")
+    return found["yaw"], found["pitch"]

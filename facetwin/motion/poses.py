@@ -1,6 +1,7 @@
 """Named full-intensity poses: the reference faces for tests, demos and twin sanity checks.
 
-Emotions are combinations of primitives (in the spirit of FACS prototypes): surprise = brow_raise +
+Emotions are combinations of primitives (in the spirit of FACS prototypes): smile = smile + half a
+lip_raise (a full smile lifts the upper lip off the teeth with the corners); surprise = brow_raise +
 eye_wide + jaw_open; sad = brow_inner_raise + frown; anger = brow_furrow + lip_press + squint;
 disgust = lip_raise + brow_furrow + squint (the robot has no nose servo; the raised upper lip carries
 the sneer). Every pose is clipped to [-1, 1] and passed through the coupling limit.
@@ -21,7 +22,7 @@ def _single(name: str) -> tuple[Activation, ...]:
 
 NAMED_POSES: dict[str, tuple[Activation, ...]] = {
     "neutral": (),
-    "smile": _single("smile"),
+    "smile": (Activation("smile", 1.0), Activation("lip_raise", 0.5)),
     "sad": (Activation("brow_inner_raise", 1.0), Activation("frown", 0.8)),
     "surprise": (Activation("brow_raise", 1.0), Activation("eye_wide", 1.0), Activation("jaw_open", 0.8)),
     "anger": (Activation("brow_furrow", 1.0), Activation("lip_press", 0.8), Activation("squint", 0.6)),

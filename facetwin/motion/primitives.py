@@ -3,6 +3,8 @@
 A primitive is what a face does with one intent ("raise the brows", "look left"), written as servo
 targets at full intensity, by servo NAME: the face spec owns the order, so nothing here depends on it.
 Signs follow the spec's `positive` / `negative` text (e.g. corner_raise_* positive = mouthSmile*).
+The library's targets are written in the default face's servos; a face with other servos gives its own
+targets for the same primitives in its spec (`primitives:`), and what it leaves out it does not play.
 Playing a primitive at intensity s in [0, 1] scales its targets by s; primitives combine by summing,
 then clipping to [-1, 1] (see `compose`).
 """
@@ -45,13 +47,23 @@ class Primitive:
     def servos(self) -> tuple[str, ...]:
         return tuple(self.targets)
 
+    def targets_for(self, spec: FaceSpec) -> Mapping[str, float]:
+        """This primitive's servo targets on `spec`'s face: the spec's own if it writes them, else the library's."""
+        if spec.primitives is None:
+            return self.targets
+        try:
+            return spec.primitives[self.name]
+        except KeyError:
+            raise KeyError(f"face {spec.face!r} has no mechanism for motion primitive {self.name!r} (its spec's "
+                           f"`primitives:` leaves it out); it plays: {', '.join(spec.primitives)}") from None
+
     def command(self, intensity: float = 1.0, spec: FaceSpec | None = None) -> np.ndarray:
         """The (n_servos,) command of this primitive alone at `intensity` in [0, 1], neutral elsewhere."""
         if not 0.0 <= intensity <= 1.0:
             raise ValueError(f"primitive {self.name!r}: intensity must be in [0, 1], got {intensity}")
         spec = spec or default_spec()
         out = np.zeros(spec.n)
-        for servo, value in self.targets.items():
+        for servo, value in self.targets_for(spec).items():
             out[spec.index(servo)] = intensity * value
         return out
 
@@ -143,10 +155,22 @@ def compose(activations: Iterable[Activation], spec: FaceSpec | None = None) -> 
     return np.clip(out, -1.0, 1.0)
 
 
+def available(spec: FaceSpec) -> tuple[Primitive, ...]:
+    """The primitives `spec`'s face plays: all of the library, or those its spec writes targets for."""
+    if spec.primitives is None:
+        return _LIBRARY
+    return tuple(p for p in _LIBRARY if p.name in spec.primitives)
+
+
 def check_library(spec: FaceSpec) -> None:
-    """Fail early, naming the primitive, if a spec lacks a servo the library drives."""
-    for p in _LIBRARY:
-        missing = [servo for servo in p.targets if servo not in spec.names]
+    """Fail early, naming the primitive, if a spec lacks a servo the library drives (or names a primitive the
+    library does not know)."""
+    unknown = sorted(set(spec.primitives or {}) - set(PRIMITIVES))
+    if unknown:
+        raise KeyError(f"face spec {spec.name!r} writes targets for unknown motion primitive(s) {', '.join(unknown)}; "
+                       f"known: {', '.join(PRIMITIVES)}")
+    for p in available(spec):
+        missing = [servo for servo in p.targets_for(spec) if servo not in spec.names]
         if missing:
             raise KeyError(
                 f"motion primitive {p.name!r} drives {', '.join(missing)}, which face spec {spec.name!r} lacks; "

@@ -7,6 +7,8 @@ from facetwin.perception.sources import Frame, FrameSource, open_source, read_im
 
 __all__ = [
     "FacePerceiver",
+    "LandmarkerResult",
+    "TorchFaceLandmarker",
     "Frame",
     "FrameSource",
     "OneEuroConfig",
@@ -16,3 +18,12 @@ __all__ = [
     "open_source",
     "read_image",
 ]
+
+
+def __getattr__(name: str):
+    # the torch engine loads on first use, so reading faces with MediaPipe never imports torch
+    if name in ("TorchFaceLandmarker", "LandmarkerResult"):
+        from facetwin.perception import torch_landmarker
+
+        return getattr(torch_landmarker, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

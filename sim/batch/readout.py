@@ -2,7 +2,8 @@
 
 The same stages as FaceTwin's: linear-blend skinning with sim/skinning.py's bones, bind poses and
 weights, sim/camera.py's pinhole projection, the head angles of facetwin.expression, and MediaPipe's
-blendshape network (facetwin.blendshape_torch instead of LiteRT, so the batch is one forward pass).
+blendshape network: facetwin.blendshape_torch, so the batch is one forward pass, or LiteRT's
+BlendshapeModel world by world (FaceTwin's own, steadier than torch's threads on a busy CPU).
 Geometry runs in float64 so landmarks agree with the numpy path to rounding; the network runs in
 float32 on float32 landmarks, as LiteRT does.
 """
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
+from facetwin.blendshape_model import BlendshapeModel
 from facetwin.blendshape_torch import TorchBlendshapes
 from facetwin.expression import BLENDSHAPE_INPUT_LANDMARKS
 from facetwin.sim.skinning import Skinning
@@ -40,7 +42,7 @@ class BatchReadout:
     """Frames -> landmarks (pixels), head angles and blendshape coefficients for N worlds at once."""
 
     def __init__(self, skinning: Skinning, fovy_deg: float, size: tuple[int, int], device: torch.device,
-                 blendshapes: TorchBlendshapes | None, compile_network: bool = False):
+                 blendshapes: TorchBlendshapes | BlendshapeModel | None, compile_network: bool = False):
         f64 = dict(dtype=torch.float64, device=device)
         rest = torch.as_tensor(skinning.rest, **f64)  # (V, 3)
         weights = torch.as_tensor(skinning.weights, **f64)  # (V, B)
@@ -51,7 +53,9 @@ class BatchReadout:
         self._bind = torch.as_tensor(skinning.bind_pos, **f64)  # (B, 3); bind rotations are identity
         self.size = size
         self._focal = 0.5 * size[1] / math.tan(math.radians(fovy_deg) / 2)
-        self._net = blendshapes.to(device).eval() if blendshapes is not None else None
+        # A torch module runs batched on `device`; anything else (LiteRT's BlendshapeModel) world by world.
+        self._litert = blendshapes if blendshapes is not None and not isinstance(blendshapes, torch.nn.Module) else None
+        self._net = blendshapes.to(device).eval() if isinstance(blendshapes, torch.nn.Module) else None
         self._chunk = BLENDSHAPE_CHUNK[device.type]
         # torch.compile fuses the network's elementwise ops; every chunk is padded to one shape so it
         # compiles once (the first call pays for it, see docs/batch.md).
@@ -98,6 +102,8 @@ class BatchReadout:
     def blendshapes(self, landmarks_px: torch.Tensor) -> torch.Tensor:
         """(N, 52) float32 coefficients; zeros when the twin was built without the network."""
         n = landmarks_px.shape[0]
+        if self._litert is not None:
+            return torch.from_numpy(self._litert.batch(landmarks_px.cpu().numpy()))
         if self._net is None:
             return torch.zeros(n, 52, dtype=torch.float32, device=landmarks_px.device)
         pts = landmarks_px[:, BLENDSHAPE_INPUT, :2].to(torch.float32)

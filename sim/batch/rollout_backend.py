@@ -48,40 +48,55 @@ class RolloutPhysics:
         self.pose_qpos = np.zeros((n_worlds, model.nq))
         self.reset()
 
-    def reset(self) -> None:
+    def reset(self, worlds: np.ndarray | None = None) -> None:
+        """The selected worlds (indices; None: all) back to the neutral face at rest."""
         model = self.model
         d = mujoco.MjData(model)
         mujoco.mj_resetData(model, d)
         mujoco.mj_forward(model, d)
         rest = np.empty(self.state.shape[1])
         mujoco.mj_getState(model, d, rest, _FULL)
-        self.state[:] = rest
-        self.pose_qpos[:] = d.qpos
+        sel = slice(None) if worlds is None else worlds
+        self.state[sel] = rest
+        self.pose_qpos[sel] = d.qpos
 
-    def settle(self, ctrl: np.ndarray, tol: float, chunk: int, max_steps: int) -> np.ndarray:
-        """Step each world in chunks until max|qvel| < tol or max_steps; returns steps taken per world."""
+    def settle(self, ctrl: np.ndarray, tol: float, chunk: int, max_steps: int, worlds: np.ndarray | None = None) -> np.ndarray:
+        """Step each selected world (None: all) in chunks until max|qvel| < tol or max_steps; returns the
+        steps taken per world (0 for worlds not selected, which do not move)."""
         steps = np.zeros(self.n, dtype=np.int64)
-        moving = np.arange(self.n)
+        moving = np.arange(self.n) if worlds is None else np.asarray(worlds, dtype=np.int64)
         warm = np.zeros((self.n, self.model.nv))
         taken = 0  # by every world still moving: they all started together
         while len(moving) and taken < max_steps:
             out, _ = self._pool.rollout(self.model, self._thread_data, self.state[moving], ctrl[moving, None, :],
                                         nstep=chunk, initial_warmstart=warm[: len(moving)])
-            self.state[moving] = out[:, -1]
             self.pose_qpos[moving] = out[:, -2, self._qpos] if chunk > 1 else self.state[moving, self._qpos]
+            self.state[moving] = out[:, -1]
             taken += chunk
             steps[moving] = taken
             still = np.abs(out[:, -1, self._qvel]).max(axis=1) >= tol
             moving = moving[still]
         return steps
 
-    def frames(self) -> Frames:
+    def step(self, ctrl: np.ndarray, nstep: int, worlds: np.ndarray | None = None) -> None:
+        """Hold ctrl for exactly `nstep` steps in the selected worlds (None: all), as FaceTwin.step does."""
+        sel = np.arange(self.n) if worlds is None else np.asarray(worlds, dtype=np.int64)
+        if not len(sel):
+            return
+        out, _ = self._pool.rollout(self.model, self._thread_data, self.state[sel], ctrl[sel, None, :], nstep=nstep,
+                                    initial_warmstart=np.zeros((len(sel), self.model.nv)))
+        self.pose_qpos[sel] = out[:, -2, self._qpos] if nstep > 1 else self.state[sel, self._qpos]
+        self.state[sel] = out[:, -1]
+
+    def frames(self, worlds: np.ndarray | None = None) -> Frames:
+        """The readout's poses of the selected worlds (None: all), in that order."""
         lay, d, m = self.layout, self._scratch, self.model
-        n, nb = self.n, len(lay.bone_ids)
+        worlds = np.arange(self.n) if worlds is None else worlds
+        n, nb = len(worlds), len(lay.bone_ids)
         bone_pos, bone_rot = np.empty((n, nb, 3)), np.empty((n, nb, 9))
         iris, head, cam_pos, cam_rot = np.empty((n, len(lay.iris_sites), 3)), np.empty((n, 9)), np.empty((n, 3)), np.empty((n, 9))
-        for i in range(n):
-            d.qpos[:] = self.pose_qpos[i]
+        for i, world in enumerate(worlds):
+            d.qpos[:] = self.pose_qpos[world]
             mujoco.mj_kinematics(m, d)
             mujoco.mj_comPos(m, d)  # camlight's tracking modes read the subtree centres
             mujoco.mj_camlight(m, d)

@@ -62,17 +62,48 @@ class WarpPhysics:
             else:
                 self._saved[f][worlds] = live[worlds]
 
-    def reset(self) -> None:
+    def _mask(self, worlds: np.ndarray | None) -> torch.Tensor:
+        mask = torch.zeros(self.n, dtype=torch.bool, device=self._live["qvel"].device)
+        mask[torch.as_tensor(np.arange(self.n) if worlds is None else np.asarray(worlds, np.int64), device=mask.device)] = True
+        return mask
+
+    def reset(self, worlds: np.ndarray | None = None) -> None:
+        """The selected worlds (None: all) back to the neutral face at rest; the others stay as they are."""
+        self._torch_done()
         with self.wp.ScopedDevice(self.wp_device):
             self.mjw.reset_data(self.m, self.d)
             self.mjw.forward(self.m, self.d)
         self.wp.synchronize_device(self.wp_device)
-        self._snapshot()
+        if worlds is None:
+            self._snapshot()
+            return
+        # Warp resets every world at once: put the others back from their snapshots.
+        keep = ~self._mask(worlds)
+        self._snapshot(~keep)
+        for f, live in self._live.items():
+            if f != "ctrl":
+                live[keep] = self._saved[f][keep]
+        self._torch_done()
 
-    def settle(self, ctrl: np.ndarray, tol: float, chunk: int, max_steps: int) -> np.ndarray:
+    def step(self, ctrl: np.ndarray, nstep: int, worlds: np.ndarray | None = None) -> None:
+        """Hold ctrl for exactly `nstep` steps in the selected worlds (None: all); the others do not move."""
+        live, sel = self._live, self._mask(worlds)
+        live["ctrl"].copy_(torch.as_tensor(ctrl, dtype=live["ctrl"].dtype))
+        self._torch_done()
+        with self.wp.ScopedDevice(self.wp_device):
+            for _ in range(nstep):
+                self.mjw.step(self.m, self.d)
+        self.wp.synchronize_device(self.wp_device)
+        self._snapshot(sel)
+        for f in _STATE_FIELDS:  # worlds left out go back to where they were
+            if f in live:
+                live[f].copy_(self._saved[f])
+        self._torch_done()
+
+    def settle(self, ctrl: np.ndarray, tol: float, chunk: int, max_steps: int, worlds: np.ndarray | None = None) -> np.ndarray:
         live = self._live
         live["ctrl"].copy_(torch.as_tensor(ctrl, dtype=live["ctrl"].dtype))
-        moving = torch.ones(self.n, dtype=torch.bool, device=live["qvel"].device)
+        moving = self._mask(worlds)  # worlds left out count as rested: their snapshots put them back
         steps = torch.zeros(self.n, dtype=torch.int64, device=moving.device)
         taken = 0
         with self.wp.ScopedDevice(self.wp_device):
@@ -100,8 +131,12 @@ class WarpPhysics:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
 
-    def frames(self) -> Frames:
+    def frames(self, worlds: np.ndarray | None = None) -> Frames:
+        """The readout's poses of the selected worlds (None: all), in that order."""
         s, lay = self._saved, self.layout
+        if worlds is not None:
+            pick = torch.as_tensor(np.asarray(worlds, np.int64), device=s["xpos"].device)
+            s = {f: s[f][pick] for f in _FRAME_FIELDS}
         to = lambda t: t.to(self.device, torch.float64)  # noqa: E731
         bones, cam = torch.as_tensor(lay.bone_ids, device=s["xpos"].device), lay.cam_id
         return Frames(

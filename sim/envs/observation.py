@@ -62,8 +62,9 @@ class ObservationLayout:
         return spaces.Box(*self._bounds, dtype=np.float32)
 
     def build(self, target: np.ndarray, current: np.ndarray, servo_positions: np.ndarray) -> np.ndarray:
-        """target, current: 55-vectors with head in degrees; servo_positions: measured, normalised."""
-        obs = np.concatenate([scale_expression(target), scale_expression(current), servo_positions]).astype(np.float32)
+        """target, current: 55-vectors with head in degrees; servo_positions: measured, normalised.
+        Batches (N, 55), (N, 55), (N, 25) give (N, size)."""
+        obs = np.concatenate([scale_expression(target), scale_expression(current), servo_positions], axis=-1).astype(np.float32)
         return np.clip(obs, *self._bounds)
 
 

@@ -50,12 +50,16 @@ class PrimitiveTargets:
     def __init__(self, twin: FaceTwin, config: ExpertConfig | None = None):
         self.expert = ExpertStrategy(twin.spec, 0, config)
 
-    def sample(self, rng: np.random.Generator, twin: FaceTwin) -> Target:
+    def draw(self, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+        """The keyframe's command and label, drawn with `rng` (the vector env settles many at once)."""
         activations = self.expert.draw_activations(rng)
         command = self.expert.shape(activations, rng)
+        return command, " + ".join(f"{a.primitive} {a.intensity:.2f}" for a in activations) or "neutral"
+
+    def sample(self, rng: np.random.Generator, twin: FaceTwin) -> Target:
+        command, label = self.draw(rng)
         twin.reset()
         state = twin.apply(command)
-        label = " + ".join(f"{a.primitive} {a.intensity:.2f}" for a in activations) or "neutral"
         return Target(state.expression.vector, label, physics_state=physics_state(twin), command=command)
 
 

@@ -1,0 +1,85 @@
+"""The landmarkers a pixel readout can read renders with, chosen by name.
+
+"mediapipe": MediaPipe's own Face Landmarker in IMAGE mode, one frame at a time (the reference).
+"torch": the bundle's networks in torch (`facetwin.perception.torch_landmarker`), batched on CPU or
+CUDA; imported only when asked for.
+
+An engine turns a batch of uint8 RGB frames (B, H, W, 3) into one `Expression` per frame
+(`Expression.empty` where it finds no face), every field as `FacePerceiver.perceive` fills it.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from facetwin.expression import Expression
+
+ENGINES = ("mediapipe", "torch")
+
+
+class EngineError(ValueError):
+    """An engine that cannot be opened here; the message names it and what to use instead."""
+
+
+class LandmarkEngine(Protocol):
+    name: str
+
+    def detect(self, images: np.ndarray) -> list[Expression]: ...
+
+    def close(self) -> None: ...
+
+
+class MediaPipeEngine:
+    """MediaPipe's Face Landmarker, IMAGE mode, looking for the one face a twin render holds."""
+
+    name = "mediapipe"
+
+    def __init__(self, bundle=None):
+        from facetwin.perception import FacePerceiver
+
+        self._perceiver = FacePerceiver(bundle, mode="image", max_faces=1)
+
+    def detect(self, images: np.ndarray) -> list[Expression]:
+        return [self._perceiver.perceive(image) for image in images]
+
+    def close(self) -> None:
+        self._perceiver.close()
+
+
+class TorchEngine:
+    """The bundle's detector, landmark and blendshape networks in torch, one batched call per batch."""
+
+    name = "torch"
+
+    def __init__(self, bundle=None, device: str = "cpu"):
+        try:
+            from facetwin.perception.torch_landmarker import TorchFaceLandmarker
+        except ImportError as exc:
+            raise EngineError(
+                f"the torch landmark engine is not available in this installation ({exc}); "
+                "use engine='mediapipe'"
+            ) from exc
+        from facetwin.perception.errors import PerceptionError
+
+        try:
+            self._landmarker = TorchFaceLandmarker(bundle, device)
+        except PerceptionError as exc:  # e.g. CUDA asked for where torch sees none
+            raise EngineError(str(exc)) from exc
+
+    def detect(self, images: np.ndarray) -> list[Expression]:
+        return [result.expression() for result in self._landmarker.detect(images)]
+
+    def close(self) -> None:
+        pass  # torch modules hold no native handles
+
+
+def open_engine(name: str, bundle=None, device: str = "cpu") -> LandmarkEngine:
+    if name == "mediapipe":
+        if device != "cpu":
+            raise EngineError(f"the mediapipe engine runs on the CPU only, not {device!r}; use engine='torch' for {device}")
+        return MediaPipeEngine(bundle)
+    if name == "torch":
+        return TorchEngine(bundle, device)
+    raise EngineError(f"unknown landmark engine {name!r}; choose one of {', '.join(ENGINES)}")

@@ -1,0 +1,80 @@
+"""Batched renders (facetwin.sim.render): many poses per call, each the image FaceTwin.render draws."""
+
+import mujoco
+import numpy as np
+import pytest
+
+from facetwin.motion.poses import named_pose
+from facetwin.sim.render import GPU_MAX_BATCH, BatchRenderer, RenderError, is_software
+
+POSES = ("neutral", "smile", "jaw_open", "blink", "head_turn_left")
+
+
+@pytest.fixture(scope="module")
+def poses_and_references(twin):
+    """Settled poses and FaceTwin.render's image of each (kinematics brought up to the settled qpos)."""
+    qpos, images = [], []
+    for name in POSES:
+        twin.reset(readout=False)
+        twin.apply(named_pose(name, twin.spec), readout=False)
+        mujoco.mj_forward(twin.model, twin.data)
+        qpos.append(twin.data.qpos.copy())
+        images.append(twin.render(256))
+    twin.reset()
+    return np.array(qpos), np.array(images)
+
+
+@pytest.fixture(scope="module")
+def renderer(twin):
+    with BatchRenderer(twin.model, 256, max_batch=4) as r:
+        yield r
+
+
+def test_each_tile_is_the_image_the_twin_renders_for_that_pose(renderer, poses_and_references):
+    """Within rounding: the batch draws only the part of the backdrop the camera sees (trim_planes)."""
+    qpos, references = poses_and_references
+    tiles = renderer.render(qpos)  # five poses through four tiles: two framebuffer passes
+    assert tiles.shape == references.shape and tiles.dtype == np.uint8
+    for name, tile, ref in zip(POSES, tiles, references):
+        diff = np.abs(tile.astype(np.int16) - ref)
+        assert diff.mean() < 0.05, f"{name}: mean difference {diff.mean():.4f} grey levels"
+        assert (diff > 2).mean() < 1e-4, f"{name}: {(diff > 2).sum()} channel values differ by more than 2"
+
+
+def test_a_pose_draws_the_same_alone_as_in_any_tile_of_a_batch(renderer, poses_and_references):
+    """Up to one grey level: the rasteriser's rounding may depend on where in the framebuffer a tile sits."""
+    qpos, _ = poses_and_references
+    batch = renderer.render(qpos[::-1])[::-1]
+    for i in range(len(qpos)):
+        alone = renderer.render(qpos[i])[0]
+        assert np.abs(alone.astype(np.int16) - batch[i]).max() <= 1, POSES[i]
+
+
+def test_the_callers_model_keeps_its_framebuffer(twin):
+    before = (twin.model.vis.global_.offwidth, twin.model.vis.global_.offheight)
+    with BatchRenderer(twin.model, 512, max_batch=9) as r:
+        assert (r.model.vis.global_.offwidth, r.model.vis.global_.offheight) == (3 * 512, 3 * 512)
+    assert (twin.model.vis.global_.offwidth, twin.model.vis.global_.offheight) == before
+
+
+def test_bad_poses_get_one_clear_error(renderer, twin):
+    with pytest.raises(RenderError, match=rf"\(B, {twin.model.nq}\) generalised positions"):
+        renderer.render(np.zeros((2, 3)))
+    with pytest.raises(RenderError, match="NaN"):
+        renderer.render(np.full(twin.model.nq, np.nan))
+    with pytest.raises(RenderError, match="no camera named"):
+        BatchRenderer(twin.model, 64, camera="nowhere")
+
+
+def test_only_the_backdrop_the_camera_sees_is_drawn_with_its_cells_unchanged(renderer, twin):
+    backdrop = twin.model.geom("backdrop").id
+    assert renderer.trimmed_planes == [backdrop]
+    full, trimmed = twin.model.geom_size[backdrop], renderer.model.geom_size[backdrop]
+    assert trimmed[0] < full[0] and trimmed[1] < full[1]
+    assert np.isclose(trimmed[2], max(full[2], 2 * full[0] / mujoco.mjMAXPLANEGRID))  # the cell size drawn before
+
+
+def test_a_software_rasteriser_draws_one_pose_per_pass_and_a_gpu_tiles_them(twin):
+    with BatchRenderer(twin.model, 128) as r:
+        assert r.max_batch == (1 if is_software(r.gl_renderer) else GPU_MAX_BATCH), r.gl_renderer
+        assert (r.model.vis.global_.offwidth, r.model.vis.global_.offheight) == (r.columns * 128, r.rows * 128)
