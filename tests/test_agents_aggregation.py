@@ -112,3 +112,20 @@ def test_train_cli_refuses_negative_rounds(tmp_path, capsys):
     (tmp_path / "data").mkdir()
     assert main(["train", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "run"), "--aggregate-rounds", "-1"]) != 0
     assert "--aggregate-rounds" in capsys.readouterr().err
+
+
+def test_train_cli_settles_the_rounds_queries_on_a_batched_twin_when_asked(recorded, tmp_path, capsys):
+    """The answers of a batched query equal one twin's (tests/test_sim_batch_query.py); here the run takes it."""
+    c, e, lm = recorded
+    data = tmp_path / "data"
+    with DatasetWriter(data, fps=30) as writer:
+        for rows in (slice(0, 150), slice(150, 300)):
+            writer.add_episode(EpisodeFrames(action=c[rows], state=c[rows], expression=e[rows], landmarks=lm[rows]))
+    common = ["train", "--data", str(data), "--model", "mlp", "--epochs", "1", "--expression-epochs", "1",
+              "--aggregate-rounds", "1", "--aggregate-targets", "6", "--no-progress"]
+    assert main([*common, "--query-worlds", "5", "--out", str(tmp_path / "batched")]) == 0  # 12 queries: parts of 5
+    assert "(12 of them queried in aggregation)" in capsys.readouterr().out
+    training = json.loads((tmp_path / "batched" / "config.json").read_text())["training"]
+    assert training["aggregation"]["settings"]["query_worlds"] == 5
+    assert main([*common, "--query-worlds", "-1", "--out", str(tmp_path / "bad")]) != 0
+    assert "--query-worlds" in capsys.readouterr().err

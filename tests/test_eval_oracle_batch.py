@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -35,3 +37,26 @@ def test_a_batched_search_finds_what_the_serial_one_finds(twin, target, worlds):
     # As for the serial search, the reported score is the winner measured again from the neutral face.
     again = expression_error(target, reach(twin, batched.command).expression)
     assert again.blendshape_mae == pytest.approx(batched.error.blendshape_mae, abs=1e-6)
+
+
+def test_eval_settles_each_oracle_generation_on_a_batched_twin_when_asked(tmp_path, faces_dir):
+    from facetwin.app.cli import main
+
+    reports = {}
+    for worlds in (0, 13):
+        out = tmp_path / f"worlds{worlds}.json"
+        assert main(["eval", "--policy", "neutral", "--faces", str(faces_dir / "images"), "--out", str(out),
+                     "--max-faces", "1", "--oracle-budget", "52", "--oracle-worlds", str(worlds)]) == 0
+        reports[worlds] = json.loads(out.read_text())["per_face"][0]
+    serial, batched = reports[0], reports[13]
+    assert batched["oracle_evaluations"] == serial["oracle_evaluations"] == 52
+    assert batched["oracle_blendshape_mae"] < batched["blendshape_mae"]  # the search improved on the neutral face
+    assert batched["oracle_blendshape_mae"] == pytest.approx(serial["oracle_blendshape_mae"], abs=0.01)
+
+
+def test_a_negative_number_of_oracle_worlds_is_a_one_line_error(tmp_path, faces_dir, capsys):
+    from facetwin.app.cli import main
+
+    assert main(["eval", "--policy", "neutral", "--faces", str(faces_dir / "images"), "--out", str(tmp_path / "r.json"),
+                 "--oracle-worlds", "-2"]) != 0
+    assert "oracle_worlds" in capsys.readouterr().err

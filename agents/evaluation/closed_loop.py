@@ -56,6 +56,7 @@ class EvalConfig:
     # pixel evaluations per face on the pixel path, warm-started from the fast oracle; 0 re-reads its winner only
     oracle_pixel_budget: int = DEFAULT_PIXEL_BUDGET
     readout_workers: int = 0  # processes the pixel oracle's batches are read by (0: this one)
+    oracle_worlds: int = 0  # 0: the fast oracle settles candidates on one FaceTwin; N: a BatchTwin of N worlds
     max_faces: int | None = None  # stop after this many faces found
     stride: int = 1  # use every stride-th frame (videos)
     seed: int = 0
@@ -67,6 +68,8 @@ class EvalConfig:
     def __post_init__(self) -> None:
         if self.oracle_budget < 0:
             raise EvalError(f"the oracle budget must be >= 0 (0 skips the oracle), got {self.oracle_budget}")
+        if self.oracle_worlds < 0:
+            raise ValueError(f"oracle_worlds must be 0 (one FaceTwin) or a number of batched worlds, got {self.oracle_worlds}")
         if self.oracle_pixel_budget < 0 or self.readout_workers < 0:
             raise EvalError("the oracle's pixel budget and the readout workers must be >= 0, got "
                             f"{self.oracle_pixel_budget} and {self.readout_workers}")
@@ -319,8 +322,15 @@ class ClosedLoop:
         policy(np.zeros(EXPRESSION_DIM, np.float32))
         if self.config.pixels or self.config.keep_tiles:
             self.twin.render(RENDER_SIZE)
+        self._oracle_batch = None
         if self.config.oracle_budget > 0:
             import cma  # noqa: F401
+
+            if self.config.oracle_worlds:
+                from facetwin.sim.batch import BatchTwin
+
+                self._oracle_batch = BatchTwin(self.config.oracle_worlds, "cpu", spec=self.twin.spec, bundle=bundle,
+                                               network="litert")
         # The neutral face, the do-nothing baseline of every report, read once as the policy's answers are.
         self._neutral_fast = reach(self.twin, np.zeros(self.twin.spec.n)).expression
         self._neutral_pixels = self._readout = None
@@ -332,6 +342,8 @@ class ClosedLoop:
     def close(self) -> None:
         if self._twin_perceiver is not None:
             self._twin_perceiver.close()
+        if self._oracle_batch is not None:
+            self._oracle_batch.close()
         if self._own_twin:
             self.twin.close()
 
@@ -387,7 +399,7 @@ class ClosedLoop:
             if self.oracles is not None:
                 self._pending.append((result, self.oracles.submit(target, starts, search)))
             else:
-                self._score_oracle(result, optimise(self.twin, target, starts, search))
+                self._score_oracle(result, optimise(self.twin, target, starts, search, batch=self._oracle_batch))
         return result
 
     def finish_oracles(self) -> None:

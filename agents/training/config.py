@@ -71,6 +71,8 @@ class AggregationSettings:
     lr: float = 1e-3  # for every refit: each starts from a fitted model
     seed: int = 0
     device: str | None = None
+    # 0: one FaceTwin settles each query; N: a BatchTwin of N worlds settles them N at a time (docs/batch.md)
+    query_worlds: int = 0
 
 
 @dataclass(frozen=True)

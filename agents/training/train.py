@@ -195,7 +195,13 @@ def train_from_dataset(
         )
     if config.rounds and query is None:
         bundle = None if config.landmark is None else config.landmark.bundle
-        query = twin_query(spec, bundle, arrays.info.readout)  # the dataset's own face and readout
+        worlds = config.aggregation.query_worlds if config.aggregation is not None else 0
+        if worlds and arrays.info.readout == "fast":
+            from facetwin.sim.batch.query import batch_query
+
+            query = batch_query(spec, bundle, n_worlds=worlds)
+        else:
+            query = twin_query(spec, bundle, arrays.info.readout)  # the dataset's own face and readout
     return train_from_arrays(arrays.expression, arrays.action, config, spec=spec, out_dir=out_dir,
                              episode_index=arrays.episode_index, landmarks=arrays.landmarks, forward=forward,
                              teacher=teacher, query=query, readout=arrays.info.readout)

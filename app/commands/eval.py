@@ -42,6 +42,9 @@ def register(subparsers) -> None:
                    help=f"with --pixels: evaluations through pixels per face, the oracle searching on from the fast "
                    f"oracle's answer, one render batch per CMA-ES generation (default {DEFAULT_PIXEL_BUDGET}; 0 re-reads "
                    "the fast winner only)")
+    p.add_argument("--oracle-worlds", type=int, default=0, metavar="N",
+                   help="settle each CMA-ES generation of the fast oracle at once on a BatchTwin of N worlds "
+                   "(default 0: one FaceTwin, candidate after candidate)")
     p.add_argument("--readout-workers", type=int, default=0, metavar="K",
                    help="with --pixels: processes that read the pixel oracle's batches (default 0: this one)")
     p.add_argument(
@@ -70,7 +73,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from facetwin.agents.policies.loader import PolicyLoadError, load_policy
-    from facetwin.agents.evaluation.closed_loop import EvalConfig, EvalError, evaluate, oracle_starts_from
+    from facetwin.agents.evaluation.closed_loop import EvalError, evaluate, oracle_starts_from
     from facetwin.agents.evaluation.sheet import write_sheet
     from facetwin.landmarker_bundle import LandmarkerModelError
     from facetwin.perception import PerceptionError
@@ -86,11 +89,12 @@ def run(args) -> int:
         raise CLIError(f"--refine {args.refine}: give a number of steps >= 0")
     try:
         starts = oracle_starts_from(args.oracle_from) if args.oracle_from is not None else None
-        config = EvalConfig(
+        config = _config(
             pixels=args.pixels,
             oracle_budget=args.oracle_budget,
             oracle_pixel_budget=args.oracle_pixel_budget,
             readout_workers=args.readout_workers,
+            oracle_worlds=args.oracle_worlds,
             max_faces=args.max_faces,
             stride=args.stride,
             seed=args.seed,
@@ -161,3 +165,12 @@ def table(data: dict) -> list[str]:
         cells = "".join(f"{'-' if row[c] is None else format(row[c], '.4f'):>12}" for c in columns)
         lines.append(f"{row['row']:<8}{cells}")
     return lines
+
+
+def _config(**settings):
+    from facetwin.agents.evaluation.closed_loop import EvalConfig, EvalError
+
+    try:
+        return EvalConfig(**settings)
+    except ValueError as exc:  # a setting out of range: said as EvalConfig's own message
+        raise EvalError(str(exc)) from exc

@@ -60,6 +60,9 @@ def register(subparsers) -> None:
     p.add_argument("--aggregate-targets", type=int, default=aggregation.targets, metavar="K",
                    help="targets per aggregation round; each costs two twin samples (the policy's answer and its "
                         "refined one), so a run uses its recorded rows + 2 x K x N twin samples (default %(default)s)")
+    p.add_argument("--query-worlds", type=int, default=aggregation.query_worlds, metavar="N",
+                   help="settle the aggregation rounds' twin queries N at a time on a BatchTwin (fast-read datasets; "
+                        "default %(default)s: one FaceTwin, one at a time)")
     p.add_argument("--hparam", action="append", default=[], metavar="KEY=VALUE",
                    help="override one of the model kind's hyper-parameters (agents.policies.kinds.DEFAULT_HPARAMS), "
                         "VALUE as JSON; repeatable, e.g. --hparam hidden=[444,444] for a wider MLP")
@@ -103,7 +106,9 @@ def run(args) -> int:
         objective = "expression" if args.model in NEURAL_KINDS else "supervised"
     if args.expression_epochs < 1 or args.anchor < 0:
         raise CLIError("--expression-epochs must be at least 1 and --anchor at least 0")
-    aggregation = AggregationSettings(targets=args.aggregate_targets)
+    if args.query_worlds < 0:
+        raise CLIError(f"--query-worlds must be 0 (one FaceTwin) or a number of batched worlds, got {args.query_worlds}")
+    aggregation = AggregationSettings(targets=args.aggregate_targets, query_worlds=args.query_worlds)
     if args.aggregate_rounds is not None:
         aggregation = replace(aggregation, rounds=args.aggregate_rounds)
     elif args.forward is not None:  # another run's forward models are taken as they are
