@@ -3,7 +3,8 @@
 A command that makes something for a face (render, collect, real, spec check) works on `--face`, the
 default face when it is not given. A command that reads something recorded for a face (a dataset, a
 training run) works on the face that thing records; `--face`, when given, must be that face, and a
-mismatch is one clear error instead of a model or dataset silently used on the wrong robot.
+mismatch is one clear error instead of a model or dataset silently used on the wrong robot. A command that
+reads both (fine-tuning a run on a dataset) needs them to record the same face.
 """
 
 from __future__ import annotations
@@ -54,6 +55,24 @@ def run_face_spec(args: argparse.Namespace, run_dir: str | Path) -> FaceSpec:
     except RunError as exc:
         raise CLIError(str(exc)) from exc
     return _agree(args, config.recorded_face, f"policy {run_dir}", "trained for", "train")
+
+
+def run_and_dataset_face_spec(args: argparse.Namespace, run_dir: str | Path, data_dir: str | Path) -> FaceSpec:
+    """The face of a run that is to learn from a dataset (fine-tuning): the run's face, checked against `--face`
+    when that is given, and the dataset must have been recorded on it."""
+    from facetwin.dataset import DatasetError
+    from facetwin.dataset.layout import read_info
+
+    spec = run_face_spec(args, run_dir)
+    try:
+        recorded = read_info(Path(data_dir)).recorded_face
+    except DatasetError:  # no dataset there: the command's own reading says so, in its own words
+        return spec
+    if recorded is not None and recorded != spec.face:
+        raise CLIError(f"dataset {data_dir} was recorded on face {recorded!r}, but policy {run_dir} was trained for "
+                       f"face {spec.face!r}: record the data on {spec.face!r} (`facetwin real collect --face "
+                       f"{spec.face}`), or start from a policy for {recorded!r} (`facetwin train --face {recorded}`)")
+    return spec
 
 
 def _agree(args: argparse.Namespace, recorded: str | None, what: str, verb: str, remake: str) -> FaceSpec:

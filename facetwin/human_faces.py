@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from facetwin import landmarker_bundle
-from facetwin.expression import N_BLENDSHAPES
+from facetwin.expression import N_BLENDSHAPES, Expression
 from facetwin.perception.sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 CACHE_VERSION = 1  # bump when what is cached (or how it is perceived) changes
@@ -27,6 +27,25 @@ def shared_faces(sub: str = "") -> Path:
     root = os.environ.get("FACETWIN_SHARED_FACES")
     base = Path(root) if root else Path(__file__).resolve().parents[1].parent / "shared" / "faces"
     return base / sub if sub else base
+
+
+def shared_photo_targets(n: int, folder: str | Path | None = None) -> list[tuple[str, Expression]]:
+    """The first n photos with a face in `folder` (default: the shared photos), each as (file name, the
+    person's Expression read in image mode): the targets the benches search for."""
+    from facetwin.perception import FacePerceiver, open_source
+
+    folder = shared_faces("images") if folder is None else Path(folder)
+    found = []
+    with open_source(str(folder)) as source, FacePerceiver(mode="image") as perceiver:
+        for frame in source:
+            target = perceiver.perceive(frame.rgb)
+            if target.face_found:
+                found.append((Path(frame.path).name, target))
+            if len(found) == n:
+                break
+    if not found:
+        raise FileNotFoundError(f"no face found in {folder}: put photos of people there, or set FACETWIN_SHARED_FACES")
+    return found
 
 
 @dataclass

@@ -130,9 +130,9 @@ class EpisodeCollector:
         self._steps = frame_steps(config.frames_per_episode, config.fps, self.twin.timestep)
         self._pixels = None
         if config.readout == "pixels":
-            from facetwin.sim.pixel_labels import PIXEL_ENGINE, PIXEL_SIZE
+            from facetwin.sim.pixel_labels import PIXEL_SIZE
 
-            self._pixels = self.twin.pixel_readout(PIXEL_ENGINE, size=PIXEL_SIZE)  # closed with the twin
+            self._pixels = self.twin.pixel_readout(size=PIXEL_SIZE)  # closed with the twin
 
     def collect(self, episode_index: int) -> EpisodeFrames:
         cfg, twin = self.config, self.twin

@@ -1,11 +1,17 @@
 """The landmarkers a pixel readout can read renders with, chosen by name.
 
 "mediapipe": MediaPipe's own Face Landmarker in IMAGE mode, one frame at a time (the reference).
+"litert": the bundle's networks on LiteRT with NumPy and OpenCV crops
+(`facetwin.perception.litert_landmarker`), one frame at a time on one thread: MediaPipe's reading
+without its graph's overhead.
 "torch": the bundle's networks in torch (`facetwin.perception.torch_landmarker`), batched on CPU or
 CUDA; imported only when asked for.
 
 An engine turns a batch of uint8 RGB frames (B, H, W, 3) into one `Expression` per frame
 (`Expression.empty` where it finds no face), every field as `FacePerceiver.perceive` fills it.
+Engines in `TRACKING_ENGINES` also `track`: frames whose face's place is known, given as (B, 468 or 478, 2)
+landmarks in pixels (for the twin, its own projected landmarks), are read from MediaPipe's tracking
+crop around them, without the detector.
 """
 
 from __future__ import annotations
@@ -16,7 +22,9 @@ import numpy as np
 
 from facetwin.expression import Expression
 
-ENGINES = ("mediapipe", "torch")
+ENGINES = ("mediapipe", "litert", "torch")
+DEFAULT_ENGINE = "mediapipe"  # the reference: what a camera on the real face is read by
+TRACKING_ENGINES = ("litert", "torch")
 
 
 class EngineError(ValueError):
@@ -29,6 +37,15 @@ class LandmarkEngine(Protocol):
     def detect(self, images: np.ndarray) -> list[Expression]: ...
 
     def close(self) -> None: ...
+
+
+def _normalised(landmarks_px: np.ndarray, images: np.ndarray) -> np.ndarray:
+    """(B, n, >=2) pixel landmarks of (B, H, W, 3) frames -> x, y normalised as MediaPipe's landmarks."""
+    points = np.asarray(landmarks_px, np.float32)
+    if points.ndim != 3 or points.shape[0] != len(images) or points.shape[2] < 2:
+        raise ValueError(f"track needs (B, 478 or 468, 2) pixel landmarks for {len(images)} frames, got {points.shape}")
+    height, width = images.shape[1:3]
+    return points[..., :2] / np.array([width, height], np.float32)
 
 
 class MediaPipeEngine:
@@ -46,6 +63,26 @@ class MediaPipeEngine:
 
     def close(self) -> None:
         self._perceiver.close()
+
+
+class LiteRTEngine:
+    """The bundle's networks on LiteRT, MediaPipe's crops in NumPy and OpenCV, one frame at a time on one thread."""
+
+    name = "litert"
+
+    def __init__(self, bundle=None):
+        from facetwin.perception.litert_landmarker import LiteRTFaceLandmarker
+
+        self._landmarker = LiteRTFaceLandmarker(bundle)
+
+    def detect(self, images: np.ndarray) -> list[Expression]:
+        return [result.expression() for result in self._landmarker.detect(images)]
+
+    def track(self, images: np.ndarray, landmarks_px: np.ndarray) -> list[Expression]:
+        return [result.expression() for result in self._landmarker.track(images, _normalised(landmarks_px, images))]
+
+    def close(self) -> None:
+        self._landmarker.close()
 
 
 class TorchEngine:
@@ -71,6 +108,9 @@ class TorchEngine:
     def detect(self, images: np.ndarray) -> list[Expression]:
         return [result.expression() for result in self._landmarker.detect(images)]
 
+    def track(self, images: np.ndarray, landmarks_px: np.ndarray) -> list[Expression]:
+        return [result.expression() for result in self._landmarker.track(images, list(_normalised(landmarks_px, images)))]
+
     def close(self) -> None:
         pass  # torch modules hold no native handles
 
@@ -80,6 +120,10 @@ def open_engine(name: str, bundle=None, device: str = "cpu") -> LandmarkEngine:
         if device != "cpu":
             raise EngineError(f"the mediapipe engine runs on the CPU only, not {device!r}; use engine='torch' for {device}")
         return MediaPipeEngine(bundle)
+    if name == "litert":
+        if device != "cpu":
+            raise EngineError(f"the litert engine runs on the CPU only, not {device!r}; use engine='torch' for {device}")
+        return LiteRTEngine(bundle)
     if name == "torch":
         return TorchEngine(bundle, device)
     raise EngineError(f"unknown landmark engine {name!r}; choose one of {', '.join(ENGINES)}")

@@ -13,7 +13,6 @@ import numpy as np
 
 from facetwin.dataset import EpisodeFrames
 
-PIXEL_ENGINE = "mediapipe"  # the reference reading; the torch engine agrees with it to 0.0003 (docs/camera.md)
 PIXEL_SIZE = 512  # the render `facetwin render` and `facetwin eval --pixels` read
 
 

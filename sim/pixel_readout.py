@@ -8,8 +8,13 @@ by `BatchRenderer` (tiles of one framebuffer, one read-back) and read by a landm
 workers=0 reads in this process. workers=K >= 1 splits each batch over K processes, each with its own
 GL context and engine, so on a CPU the renders and the landmarker run on every core at once. Their
 software rasteriser draws on the calling thread (Mesa's LP_NUM_THREADS=0, unless the environment sets
-it), since the workers already fill the cores. Workers suit the mediapipe engine, which reads one frame
-on one thread; the torch engine batches on its own threads, so give it workers=0.
+it), since the workers already fill the cores. Workers suit the mediapipe and litert engines, which read
+one frame at a time on one thread; the torch engine batches on its own threads, so give it workers=0.
+
+crop="detector" finds the face in each render with the landmarker's detector, as MediaPipe's IMAGE mode
+does. crop="twin" (engines in `TRACKING_ENGINES`) skips the detector: the renderer also projects the
+twin's own face landmarks for each pose, and the engine reads the face from MediaPipe's tracking crop
+around them.
 """
 
 from __future__ import annotations
@@ -26,10 +31,11 @@ import mujoco
 import numpy as np
 
 from facetwin.expression import Expression
-from facetwin.sim.landmark_engines import ENGINES, EngineError, open_engine
+from facetwin.sim.landmark_engines import DEFAULT_ENGINE, ENGINES, TRACKING_ENGINES, EngineError, open_engine
 from facetwin.sim.render import CAMERA, BatchRenderer
 
 WORKER_START_TIMEOUT_S = 120.0
+CROPS = ("detector", "twin")  # where the engine looks for the face: its detector, or the twin's own landmarks
 
 
 class ReadoutError(RuntimeError):
@@ -51,7 +57,8 @@ class ReadoutTimes:
 class LocalReadout:
     """A renderer and an engine in this process: what `PixelReadout(workers=0)` and each worker run."""
 
-    def __init__(self, model, size, camera, engine, bundle, device, max_batch):
+    def __init__(self, model, size, camera, engine, bundle, device, max_batch, crop="detector"):
+        self.crop = crop
         self.renderer = BatchRenderer(model, size, camera=camera, max_batch=max_batch)
         try:
             self.engine = open_engine(engine, bundle, device)
@@ -61,9 +68,14 @@ class LocalReadout:
 
     def read(self, qpos: np.ndarray) -> tuple[list[Expression], float, float, float]:
         cpu, t0 = time.process_time(), time.perf_counter()
-        images = self.renderer.render(qpos)
-        t1 = time.perf_counter()
-        found = self.engine.detect(images)
+        if self.crop == "twin":
+            images, landmarks = self.renderer.render_with_landmarks(qpos)
+            t1 = time.perf_counter()
+            found = self.engine.track(images, landmarks)
+        else:
+            images = self.renderer.render(qpos)
+            t1 = time.perf_counter()
+            found = self.engine.detect(images)
         return found, t1 - t0, time.perf_counter() - t1, time.process_time() - cpu
 
     def close(self) -> None:
@@ -74,34 +86,41 @@ class LocalReadout:
 class PixelReadout:
     """Read twin poses through a render and a landmark engine, as a camera would see the face.
 
-    model: the twin's MjModel. engine: "mediapipe" (the reference) or "torch". size: render side in
-    pixels (512: the render `facetwin render` shows). workers: 0 reads in this process; K >= 1 spreads
+    model: the twin's MjModel. engine: "mediapipe" (the reference), "litert" or "torch". size: render side
+    in pixels (512: the render `facetwin render` shows). workers: 0 reads in this process; K >= 1 spreads
     each batch over K processes. max_batch: tiles per framebuffer pass in each renderer (default: by device,
-    see `BatchRenderer`).
+    see `BatchRenderer`). crop: "detector" (IMAGE mode) or "twin" (the tracking crop from the twin's own
+    projected landmarks; litert and torch only).
     """
 
-    def __init__(self, model: mujoco.MjModel, *, engine: str = "mediapipe", size: int = 512, camera: str = CAMERA,
-                 bundle=None, device: str = "cpu", workers: int = 0, max_batch: int | None = None):
+    def __init__(self, model: mujoco.MjModel, *, engine: str = DEFAULT_ENGINE, size: int = 512, camera: str = CAMERA,
+                 bundle=None, device: str = "cpu", workers: int = 0, max_batch: int | None = None,
+                 crop: str = "detector"):
         if engine not in ENGINES:
             raise EngineError(f"unknown landmark engine {engine!r}; choose one of {', '.join(ENGINES)}")
+        if crop not in CROPS:
+            raise ReadoutError(f"unknown crop {crop!r}; choose one of {', '.join(CROPS)}")
+        if crop == "twin" and engine not in TRACKING_ENGINES:
+            raise EngineError(f"the {engine} engine finds the face with its own detector only; crop='twin' needs "
+                              f"engine={' or '.join(repr(e) for e in TRACKING_ENGINES)}")
         if workers < 0:
             raise ReadoutError(f"workers must be 0 (read in this process) or more, got {workers}")
-        self.engine, self.size, self.workers, self.nq = engine, size, workers, model.nq
+        self.engine, self.size, self.workers, self.nq, self.crop = engine, size, workers, model.nq, crop
         self.times = ReadoutTimes()
         self._local: LocalReadout | None = None
         self._procs: list = []
         self._conns: list = []
         if workers == 0:
-            self._local = LocalReadout(model, size, camera, engine, bundle, device, max_batch)
+            self._local = LocalReadout(model, size, camera, engine, bundle, device, max_batch, crop)
         else:
-            self._start(model, size, camera, engine, bundle, device, max_batch)
+            self._start(model, size, camera, engine, bundle, device, max_batch, crop)
 
-    def _start(self, model, size, camera, engine, bundle, device, max_batch) -> None:
+    def _start(self, model, size, camera, engine, bundle, device, max_batch, crop) -> None:
         # Workers are fresh interpreters (`python -m facetwin.sim.pixel_worker FD`), never forks of this
         # process and its GL and landmarker threads, and never re-runs of the caller's main script.
         env = dict(os.environ)
         env.setdefault("LP_NUM_THREADS", "0")  # llvmpipe draws on the worker's own thread
-        settings = (model, size, camera, engine, str(bundle) if bundle is not None else None, device, max_batch)
+        settings = (model, size, camera, engine, str(bundle) if bundle is not None else None, device, max_batch, crop)
         try:
             for _ in range(self.workers):
                 ours, theirs = socket.socketpair()

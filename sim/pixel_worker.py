@@ -12,8 +12,11 @@ from multiprocessing.connection import Connection
 
 
 def serve(conn: Connection) -> None:
+    import cv2
+
     from facetwin.sim.pixel_readout import LocalReadout
 
+    cv2.setNumThreads(1)  # as the rasteriser: the workers already fill the cores (the litert engine's crops)
     settings = conn.recv()
     try:
         local = LocalReadout(*settings)

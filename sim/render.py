@@ -9,6 +9,11 @@ The model, camera, lights and materials are the twin's own, so a tile is the ima
 gives for the same pose, but for the part of the backdrop the camera never sees (`trim_planes`):
 tests/test_sim_render_batch.py holds the images equal within rounding, and tests/test_sim_pixels.py
 their reads through the landmarker equal within its jitter.
+
+`render_with_landmarks` also returns where the twin's face landmarks fall in each image: the first 468
+vertices of the "face" skin (the face mesh, in MediaPipe's landmark order, as `sim/skinning.py` poses
+them) as MuJoCo already placed them for drawing, projected with the render camera. A landmark engine
+that tracks crops the face there without running its detector.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ import math
 import mujoco
 import numpy as np
 
+from facetwin.sim.camera import project
+
 CAMERA = "front"
 # Largest side of the offscreen framebuffer asked for: within every GL 4.5 driver's renderbuffer limit
 # seen here (llvmpipe and NVIDIA allow 16384), and 8 x 8 tiles of 1024 px.
@@ -26,6 +33,8 @@ MAX_FRAMEBUFFER = 8192
 MAX_GEOMS = 1000  # the twin's scene holds a few dozen
 GPU_MAX_BATCH = 16
 SOFTWARE_RASTERISERS = ("llvmpipe", "softpipe", "swrast", "swiftshader")
+FACE_SKIN = "face"  # the twin's skin whose vertices are the face mesh (mjcf.py)
+N_FACE_LANDMARKS = 468  # the face mesh's landmarks; MediaPipe's other 10 are the irises, inside their span
 
 
 class RenderError(ValueError):
@@ -76,6 +85,7 @@ class BatchRenderer:
         self._context = mujoco.MjrContext(self.model, mujoco.mjtFontScale.mjFONTSCALE_150)
         mujoco.mjr_setBuffer(mujoco.mjtFramebuffer.mjFB_OFFSCREEN, self._context)
         self._frame = np.empty((self.rows * height, self.columns * width, 3), np.uint8)
+        self._face_skin = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_SKIN, FACE_SKIN)
 
     @property
     def nq(self) -> int:
@@ -95,6 +105,20 @@ class BatchRenderer:
 
     def render(self, qpos) -> np.ndarray:
         """(B, nq) poses -> (B, height, width, 3) uint8 RGB, each as `FaceTwin.render` draws that pose."""
+        return self._render(qpos, None)
+
+    def render_with_landmarks(self, qpos) -> tuple[np.ndarray, np.ndarray]:
+        """(B, nq) poses -> the images `render` gives and (B, 468, 2) pixel x, y (down) of the face mesh's
+        landmarks in them, as `FaceTwin.landmarks_px` projects them."""
+        if self._face_skin < 0 or self.model.skin_vertnum[self._face_skin] < N_FACE_LANDMARKS:
+            raise RenderError(f"the model has no {FACE_SKIN!r} skin with the face mesh's {N_FACE_LANDMARKS} landmarks: "
+                              "landmarks come with renders of the twin (FaceTwin().model) only")
+        if not self.option.flags[mujoco.mjtVisFlag.mjVIS_SKIN]:
+            raise RenderError("skins are switched off in this renderer's option, so the face's landmarks are not placed")
+        landmarks = np.empty((len(self.check_qpos(qpos)), N_FACE_LANDMARKS, 2))
+        return self._render(qpos, landmarks), landmarks
+
+    def _render(self, qpos, landmarks: np.ndarray | None) -> np.ndarray:
         if self._context is None:
             raise RenderError("this BatchRenderer is closed; create a new one")
         q = self.check_qpos(qpos)
@@ -102,16 +126,19 @@ class BatchRenderer:
         self._gl.make_current()
         for start in range(0, len(q), self.max_batch):
             chunk = q[start : start + self.max_batch]
-            out[start : start + len(chunk)] = self._render_pass(chunk)
+            placed = None if landmarks is None else landmarks[start : start + len(chunk)]
+            out[start : start + len(chunk)] = self._render_pass(chunk, placed)
         return out
 
-    def _render_pass(self, q: np.ndarray) -> np.ndarray:
+    def _render_pass(self, q: np.ndarray, landmarks: np.ndarray | None) -> np.ndarray:
         m, d, w, h = self.model, self._data, self.width, self.height
         rows_used = math.ceil(len(q) / self.columns)
         for i, pose in enumerate(q):
             d.qpos[:] = pose
             mujoco.mj_fwdPosition(m, d)  # bodies, skin bones, camera and light poses for this pose
             mujoco.mjv_updateScene(m, d, self.option, None, self._camera, mujoco.mjtCatBit.mjCAT_ALL, self._scene)
+            if landmarks is not None:
+                landmarks[i] = self._face_landmarks_px()
             r, c = divmod(i, self.columns)
             # GL counts rows from the bottom: tile row r sits r tiles below the framebuffer's top.
             mujoco.mjr_render(mujoco.MjrRect(c * w, (self.rows - 1 - r) * h, w, h), self._scene, self._context)
@@ -121,6 +148,14 @@ class BatchRenderer:
         image = used[::-1]  # bottom-up rows -> top-down
         tiles = image.reshape(rows_used, h, self.columns, w, 3).transpose(0, 2, 1, 3, 4).reshape(-1, h, w, 3)
         return tiles[: len(q)]
+
+    def _face_landmarks_px(self) -> np.ndarray:
+        """The face skin's landmark vertices as `mjv_updateScene` just placed them (world, float32) -> image pixels."""
+        start = 3 * int(self._scene.skinvertadr[self._face_skin])
+        world = self._scene.skinvert[start : start + 3 * N_FACE_LANDMARKS].reshape(-1, 3).astype(np.float64)
+        cam = self._camera.fixedcamid
+        d = self._data
+        return project(world, d.cam_xpos[cam], d.cam_xmat[cam], float(self.model.cam_fovy[cam]), self.width, self.height)[:, :2]
 
     def close(self) -> None:
         if self._context is not None:

@@ -14,6 +14,7 @@ from facetwin.blendshape_model import BlendshapeModel
 from facetwin.expression import Expression, head_angles_deg
 from facetwin.sim.camera import project
 from facetwin.sim.face_geometry import FaceGeometry, build_geometry
+from facetwin.sim.landmark_engines import DEFAULT_ENGINE
 from facetwin.sim.mjcf import build_parts, load_model, resolve_includes, write_model
 from facetwin.sim.skinning import Skinning
 from facetwin.sim.texture import SkinTexture, default_texture
@@ -160,7 +161,7 @@ class FaceTwin:
         r.update_scene(self.data, camera=CAMERA)
         return r.render().copy()
 
-    def pixel_readout(self, engine: str = "mediapipe", *, size: int = 512, workers: int = 0, device: str = "cpu"):
+    def pixel_readout(self, engine: str = DEFAULT_ENGINE, *, size: int = 512, workers: int = 0, device: str = "cpu"):
         """The twin's `PixelReadout` (batched render -> landmark engine) for these settings, opened once and
         kept until `close()`; `read(qpos)` reads any batch of poses of this model."""
         from facetwin.sim.pixel_readout import PixelReadout
@@ -172,7 +173,7 @@ class FaceTwin:
             )
         return self._pixel_readouts[key]
 
-    def read_pixels(self, commands, *, engine: str = "mediapipe", size: int = 512, workers: int = 0,
+    def read_pixels(self, commands, *, engine: str = DEFAULT_ENGINE, size: int = 512, workers: int = 0,
                     device: str = "cpu") -> list[Expression]:
         """Each command (one value per servo, or a (B, n) batch) settled from the neutral face, then all of them read
         through pixels in one batch, as a camera sees the face. The twin is left as it was."""

@@ -45,3 +45,22 @@ def torch_one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+class _BatchLog:
+    """A real PixelReadout, noting the size of every batch it is asked to read."""
+
+    def __init__(self, readout):
+        self.readout, self.sizes = readout, []
+
+    def read(self, poses):
+        import numpy as np
+
+        self.sizes.append(len(np.atleast_2d(poses)))
+        return self.readout.read(poses)
+
+
+@pytest.fixture
+def logged_readout(twin):
+    """The session twin's reference PixelReadout, with `.sizes`: the batch sizes it was asked to read."""
+    return _BatchLog(twin.pixel_readout())

@@ -64,18 +64,10 @@ def test_spec_check_finds_each_face_built_moving_and_seen(face, spec_checks):
     assert len(report.pixel_rises) == 12  # both faces have every mechanism the pixel checks need
 
 
-# Eva's furrowed brows read +0.19..0.25 browDown through the pixels (fast path 0.96) since the brow skin was
-# reworked for the closed head; they met 0.3 before it. Listed here so the gap stays visible until a brow
-# layout that MediaPipe reads again is found (docs/new-face.md, "Limits").
-SHORT_OF_THRESHOLD = {("eva", "brow_furrow.browDownLeft"), ("eva", "brow_furrow.browDownRight")}
 PIXEL_CHECKS = [f"{pose}.{key}" for pose, key, _ in POSE_CHECKS]
 
 
-@pytest.mark.parametrize("face, check", [
-    pytest.param(face, check, marks=pytest.mark.xfail(reason="eva's brow furrow reads short through the pixels"))
-    if (face, check) in SHORT_OF_THRESHOLD else (face, check)
-    for face in FACES for check in PIXEL_CHECKS
-])
+@pytest.mark.parametrize("face, check", [(face, check) for face in FACES for check in PIXEL_CHECKS])
 def test_named_poses_read_through_the_pixels_at_the_first_faces_thresholds(face, check, spec_checks):
     from facetwin.app.spec_check import RISE_SLACK
 

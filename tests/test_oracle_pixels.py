@@ -13,17 +13,6 @@ POPULATION = 4 + int(3 * np.log(25))  # CMA-ES's default population in 25 dimens
 STARTS = 2  # the fast oracle's answer and the neutral face
 
 
-class BatchLog:
-    """The twin's real PixelReadout, noting the size of every batch it is asked to read."""
-
-    def __init__(self, readout):
-        self.readout, self.sizes = readout, []
-
-    def read(self, poses):
-        self.sizes.append(len(np.atleast_2d(poses)))
-        return self.readout.read(poses)
-
-
 @pytest.fixture(scope="module")
 def person(faces_dir):
     import cv2
@@ -35,8 +24,9 @@ def person(faces_dir):
         return perceiver.perceive(rgb)
 
 
-def test_the_pixel_oracle_reads_batches_of_its_population_and_beats_neutral_and_its_fast_start(twin, person):
-    readout = BatchLog(twin.pixel_readout("mediapipe"))
+def test_the_pixel_oracle_reads_batches_of_its_population_and_beats_neutral_and_its_fast_start(
+        twin, person, logged_readout):
+    readout = logged_readout
     budget = STARTS + 3 * POPULATION
     fast, found = optimise_through_pixels(twin, person, readout, config=OracleConfig(budget=budget, seed=0),
                                           fast_budget=120)

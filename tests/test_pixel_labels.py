@@ -73,14 +73,14 @@ def test_a_run_records_its_training_data_readout_and_another_runs_forward_model_
 
 def test_frames_without_a_face_are_dropped_never_written_as_zeros(twin):
     from facetwin.dataset import EpisodeFrames
-    from facetwin.sim.pixel_labels import PIXEL_ENGINE, PIXEL_SIZE, relabel
+    from facetwin.sim.pixel_labels import PIXEL_SIZE, relabel
 
     twin.reset(readout=False)
     poses = np.repeat(twin.data.qpos[None].copy(), 3, axis=0)
     poses[1, 0] = np.pi  # neck yaw half a turn: the camera sees the back of the head
     frames = EpisodeFrames(action=np.arange(3 * 25, dtype=np.float32).reshape(3, 25), state=np.zeros((3, 25), np.float32),
                            expression=np.zeros((3, 55), np.float32), landmarks=np.zeros((3, 478, 3), np.float32))
-    kept = relabel(frames, poses, twin.pixel_readout(PIXEL_ENGINE, size=PIXEL_SIZE))
+    kept = relabel(frames, poses, twin.pixel_readout(size=PIXEL_SIZE))
     assert len(kept) == 2
     np.testing.assert_array_equal(kept.action, frames.action[[0, 2]])
     assert np.all(kept.expression[:, :52].max(axis=1) > 0.0) and np.all(kept.landmarks[:, :, :2] > 0)

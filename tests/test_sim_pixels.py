@@ -46,6 +46,42 @@ def test_every_named_pose_reads_as_the_reference_within_the_landmarkers_jitter(t
         assert np.median(np.abs(got.landmarks[:, :2] - ref.landmarks[:, :2])) < 1.0, name
 
 
+@pytest.fixture(scope="module")
+def named_qpos(twin, commands):
+    poses = []
+    for c in commands:
+        twin.reset(readout=False)
+        twin.apply(c, readout=False)
+        poses.append(twin.data.qpos.copy())
+    twin.reset()
+    return np.array(poses)
+
+
+def test_the_litert_engine_reads_every_named_pose_as_the_reference(twin, named_qpos, reference):
+    """MediaPipe's networks on LiteRT with its IMAGE-mode crops: the reference's reading, not just within jitter."""
+    with PixelReadout(twin.model, engine="litert", bundle=twin.bundle) as readout:
+        read = readout.read(named_qpos)
+    for name, got, ref in zip(NAMED_POSES, read, reference):
+        assert got.face_found and got.image_size == (512, 512), name
+        assert _mae(got, ref) < 0.003, f"{name}: coefficient MAE {_mae(got, ref):.4f} against the reference"
+        assert np.abs(got.head - ref.head).max() < 0.5, name
+
+
+def test_the_twins_own_landmarks_crop_the_face_in_every_worker(twin, named_qpos, reference):
+    """crop="twin": each render comes with the twin's projected landmarks and the engine reads the face from
+    the tracking crop around them, without its detector, in this process and in workers alike. The
+    tracking crop is not the detector's, so the reading is near the reference, not on it (docs/camera.md)."""
+    poses = named_qpos[:4]
+    with PixelReadout(twin.model, engine="litert", crop="twin", bundle=twin.bundle) as local:
+        here = local.read(poses)
+    with PixelReadout(twin.model, engine="litert", crop="twin", workers=1, bundle=twin.bundle) as pool:
+        there = pool.read(poses)
+    for name, a, b, ref in zip(NAMED_POSES, here, there, reference):
+        assert a.face_found and b.face_found, name
+        np.testing.assert_allclose(a.blendshapes, b.blendshapes, atol=1e-6)
+        assert _mae(a, ref) < 0.05, f"{name}: coefficient MAE {_mae(a, ref):.4f} against the reference"
+
+
 def test_reading_pixels_leaves_the_twin_as_it_was(twin, commands):
     twin.reset(readout=False)
     twin.apply(named_pose("smile", twin.spec), readout=False)
@@ -57,29 +93,30 @@ def test_reading_pixels_leaves_the_twin_as_it_was(twin, commands):
     twin.reset()
 
 
-def test_worker_processes_read_what_this_process_reads(twin, commands, reference):
-    poses = []
-    for c in commands[:6]:
-        twin.reset(readout=False)
-        twin.apply(c, readout=False)
-        poses.append(twin.data.qpos.copy())
-    twin.reset()
+def test_worker_processes_read_what_this_process_reads(twin, named_qpos, reference):
+    poses = named_qpos[:6]
     with PixelReadout(twin.model, workers=2, bundle=twin.bundle) as readout:
-        read = readout.read(np.array(poses))  # three poses per worker
+        read = readout.read(poses)  # three poses per worker
         assert readout.times.frames == 6 and len(readout.times.per_worker) == 2
         readout._procs[1].kill()  # a worker that dies (killed, out of memory) is one clear error, not a hang
         readout._procs[1].wait()
         with pytest.raises(ReadoutError, match="a readout worker exited while reading"):
-            readout.read(np.array(poses))
+            readout.read(poses)
     for name, got, ref in zip(NAMED_POSES, read, reference):
         assert _mae(got, ref) < LANDMARKER_JITTER, f"{name}: coefficient MAE {_mae(got, ref):.4f} against the reference"
 
 
 def test_bad_settings_and_poses_get_one_clear_error(twin):
-    with pytest.raises(EngineError, match="unknown landmark engine 'dlib'; choose one of mediapipe, torch"):
+    with pytest.raises(EngineError, match="unknown landmark engine 'dlib'; choose one of mediapipe, litert, torch"):
         PixelReadout(twin.model, engine="dlib")
     with pytest.raises(EngineError, match="CPU only"):
         PixelReadout(twin.model, engine="mediapipe", device="cuda")
+    with pytest.raises(EngineError, match="the litert engine runs on the CPU only"):
+        PixelReadout(twin.model, engine="litert", device="cuda")
+    with pytest.raises(EngineError, match="the mediapipe engine finds the face with its own detector only; crop='twin' needs"):
+        PixelReadout(twin.model, engine="mediapipe", crop="twin")
+    with pytest.raises(ReadoutError, match="unknown crop 'nose'; choose one of detector, twin"):
+        PixelReadout(twin.model, engine="litert", crop="nose")
     import torch
 
     if not torch.cuda.is_available():

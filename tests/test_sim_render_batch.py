@@ -78,3 +78,33 @@ def test_a_software_rasteriser_draws_one_pose_per_pass_and_a_gpu_tiles_them(twin
     with BatchRenderer(twin.model, 128) as r:
         assert r.max_batch == (1 if is_software(r.gl_renderer) else GPU_MAX_BATCH), r.gl_renderer
         assert (r.model.vis.global_.offwidth, r.model.vis.global_.offheight) == (r.columns * 128, r.rows * 128)
+
+
+def test_renders_come_with_the_face_landmarks_where_the_twin_projects_them(renderer, twin, poses_and_references):
+    """The face mesh's 468 landmarks as MuJoCo placed the skin for drawing, projected with the render camera:
+    where FaceTwin.landmarks_px puts them (its skinning in float64, the scene's in float32), and the images
+    are the plain render's."""
+    qpos, _ = poses_and_references
+    images, landmarks = renderer.render_with_landmarks(qpos)
+    assert landmarks.shape == (len(qpos), 468, 2)
+    np.testing.assert_array_equal(images, renderer.render(qpos))
+    for name, q, got in zip(POSES, qpos, landmarks):
+        twin.data.qpos[:] = q
+        mujoco.mj_forward(twin.model, twin.data)
+        expected = twin.landmarks_px((256, 256))[:468, :2]
+        assert np.abs(got - expected).max() < 0.01, name
+    twin.reset()
+
+
+def test_landmarks_need_the_twins_face_skin(renderer):
+    bare = mujoco.MjModel.from_xml_string('<mujoco><worldbody><camera name="front" pos="0 -1 0" xyaxes="1 0 0 0 0 1"/>'
+                                          '<geom type="sphere" size=".1"/></worldbody></mujoco>')
+    with BatchRenderer(bare, 64) as r:
+        with pytest.raises(RenderError, match="no 'face' skin"):
+            r.render_with_landmarks(np.zeros((1, bare.nq)))
+    renderer.option.flags[mujoco.mjtVisFlag.mjVIS_SKIN] = 0
+    try:
+        with pytest.raises(RenderError, match="skins are switched off"):
+            renderer.render_with_landmarks(np.zeros((1, renderer.nq)))
+    finally:
+        renderer.option.flags[mujoco.mjtVisFlag.mjVIS_SKIN] = 1

@@ -10,6 +10,9 @@ The oracle searches on the fast path. On the pixel path (the headline: only the 
 camera, ../shared/notes/camera-readout.md) its answer then warm-starts a second search through pixels,
 `oracle_pixel_budget` evaluations, one PixelReadout batch per CMA-ES generation; with that budget at 0
 the fast winner is only re-read through pixels, and the ratio can fall below 1 when the readouts disagree.
+On the pixel path the searches of all faces run in lockstep once every face has been seen
+(`oracle_lockstep`): each round settles every face's candidates at once on a BatchTwin and reads them as one
+PixelReadout batch; each face's answer is the one its own search finds alone on that BatchTwin.
 On the pixel path every face is also read on the fast path (policy, oracle, neutral: a second column),
 and every report carries the neutral face, the do-nothing baseline, in each readout it shows.
 """
@@ -34,9 +37,11 @@ from facetwin.agents.evaluation.oracle import (
     optimise,
     reach,
 )
+from facetwin.agents.evaluation.oracle_lockstep import LOCKSTEP_FACES, lockstep_batch, optimise_lockstep
 from facetwin.agents.evaluation.sheet import SheetTile, crop_face
 from facetwin.expression import EXPRESSION_DIM, Expression
 from facetwin.perception.sources import IMAGE_SUFFIXES
+from facetwin.sim.landmark_engines import DEFAULT_ENGINE, ENGINES
 from facetwin.sim.twin import FaceTwin
 
 RENDER_SIZE = 512  # the pixel path's render; the twin's fast-path camera has the same size
@@ -56,7 +61,11 @@ class EvalConfig:
     # pixel evaluations per face on the pixel path, warm-started from the fast oracle; 0 re-reads its winner only
     oracle_pixel_budget: int = DEFAULT_PIXEL_BUDGET
     readout_workers: int = 0  # processes the pixel oracle's batches are read by (0: this one)
-    oracle_worlds: int = 0  # 0: the fast oracle settles candidates on one FaceTwin; N: a BatchTwin of N worlds
+    readout_engine: str = DEFAULT_ENGINE  # the landmark engine the pixel oracle's batches are read by
+    # Where the oracle settles candidates. 0: one FaceTwin, candidate after candidate, face after face. N: a
+    # BatchTwin of N worlds, as many faces' searches in lockstep as hold a generation each (at least one).
+    # None: 0 on the fast path; on the pixel path a BatchTwin of LOCKSTEP_FACES faces' generations, in lockstep.
+    oracle_worlds: int | None = None
     max_faces: int | None = None  # stop after this many faces found
     stride: int = 1  # use every stride-th frame (videos)
     seed: int = 0
@@ -68,8 +77,10 @@ class EvalConfig:
     def __post_init__(self) -> None:
         if self.oracle_budget < 0:
             raise EvalError(f"the oracle budget must be >= 0 (0 skips the oracle), got {self.oracle_budget}")
-        if self.oracle_worlds < 0:
+        if self.oracle_worlds is not None and self.oracle_worlds < 0:
             raise ValueError(f"oracle_worlds must be 0 (one FaceTwin) or a number of batched worlds, got {self.oracle_worlds}")
+        if self.readout_engine not in ENGINES:
+            raise EvalError(f"unknown readout engine {self.readout_engine!r}; choose one of {', '.join(ENGINES)}")
         if self.oracle_pixel_budget < 0 or self.readout_workers < 0:
             raise EvalError("the oracle's pixel budget and the readout workers must be >= 0, got "
                             f"{self.oracle_pixel_budget} and {self.readout_workers}")
@@ -77,6 +88,11 @@ class EvalConfig:
             raise EvalError(f"max_faces must be at least 1, got {self.max_faces}")
         if self.stride < 1:
             raise EvalError(f"stride must be at least 1, got {self.stride}")
+
+    @property
+    def lockstep(self) -> bool:
+        """Whether the oracle's searches run in lockstep on a BatchTwin (see oracle_worlds)."""
+        return self.oracle_budget > 0 and (self.pixels if self.oracle_worlds is None else self.oracle_worlds > 0)
 
 
 @dataclass
@@ -283,6 +299,17 @@ def machine_info() -> dict:
     return info
 
 
+def oracle_readout(twin: FaceTwin, engine: str, workers: int):
+    """The pixel oracle's readout of `twin`: engines that can track read the face from the tracking crop around the
+    twin's own projected landmarks (no detector); MediaPipe finds it with its detector, as on a photo."""
+    from facetwin.sim.landmark_engines import TRACKING_ENGINES
+    from facetwin.sim.pixel_readout import PixelReadout
+    from facetwin.sim.render import CAMERA
+
+    return PixelReadout(twin.model, engine=engine, size=RENDER_SIZE, camera=CAMERA, bundle=twin.bundle, workers=workers,
+                        crop="twin" if engine in TRACKING_ENGINES else "detector")
+
+
 class _Clock:
     """Milliseconds per named stage of one face."""
 
@@ -309,8 +336,11 @@ class ClosedLoop:
 
         self.policy, self.config = policy, config or EvalConfig()
         # Oracle searches run here, or elsewhere (oracles.submit(target, starts, config) -> a future with
-        # .result(), e.g. Ray tasks) and are scored by finish_oracles once every face has been seen.
-        self.oracles, self._pending = oracles, []
+        # .result(), e.g. Ray tasks), or here in lockstep; the last two are scored by finish_oracles once every
+        # face has been seen.
+        self.oracles, self._pending, self._waiting = oracles, [], []
+        self._lockstep = oracles is None and self.config.lockstep
+        self._bundle = bundle
         self._own_twin = twin is None
         self.twin = twin or FaceTwin(bundle=bundle)
         if policy.n_commands != self.twin.spec.n:
@@ -326,7 +356,7 @@ class ClosedLoop:
         if self.config.oracle_budget > 0:
             import cma  # noqa: F401
 
-            if self.config.oracle_worlds:
+            if self._lockstep and self.config.oracle_worlds:
                 from facetwin.sim.batch import BatchTwin
 
                 self._oracle_batch = BatchTwin(self.config.oracle_worlds, "cpu", spec=self.twin.spec, bundle=bundle,
@@ -337,9 +367,11 @@ class ClosedLoop:
         if self._twin_perceiver is not None:
             self._neutral_pixels = self._twin_perceiver.perceive(self.twin.render(RENDER_SIZE))
             if self.config.oracle_budget > 0 and self.config.oracle_pixel_budget > 0:
-                self._readout = self.twin.pixel_readout("mediapipe", size=RENDER_SIZE, workers=self.config.readout_workers)
+                self._readout = oracle_readout(self.twin, self.config.readout_engine, self.config.readout_workers)
 
     def close(self) -> None:
+        if self._readout is not None:
+            self._readout.close()
         if self._twin_perceiver is not None:
             self._twin_perceiver.close()
         if self._oracle_batch is not None:
@@ -398,25 +430,56 @@ class ClosedLoop:
             search = OracleConfig(budget=cfg.oracle_budget, seed=cfg.seed + index)
             if self.oracles is not None:
                 self._pending.append((result, self.oracles.submit(target, starts, search)))
+            elif self._lockstep:
+                self._waiting.append((result, starts, search))
             else:
-                self._score_oracle(result, optimise(self.twin, target, starts, search, batch=self._oracle_batch))
+                self._score_oracle(result, optimise(self.twin, target, starts, search))
         return result
 
     def finish_oracles(self) -> None:
-        """Score the searches that ran elsewhere, in the order the faces came."""
+        """Run the searches left for lockstep and score the ones that ran elsewhere, in the order the faces came."""
         for result, future in self._pending:
             self._score_oracle(result, future.result())
         self._pending = []
+        if self._waiting:
+            self._run_lockstep(self._waiting)
+        self._waiting = []
 
-    def _score_oracle(self, result: FaceResult, found: OracleResult) -> None:
+    def _pixel_search(self, result: FaceResult, fast: OracleResult) -> tuple[dict, OracleConfig]:
+        """The pixel search's warm starts (the fast answer and the policy's) and budget for one face."""
+        starts = {"fast_oracle": fast.command, "policy": result.command}
+        return starts, OracleConfig(budget=self.config.oracle_pixel_budget, seed=self.config.seed + result.index)
+
+    def _run_lockstep(self, waiting: list) -> None:
+        results = [result for result, _, _ in waiting]
+        targets = [result.target for result in results]
+        batch = self._oracle_batch or lockstep_batch(min(len(waiting), LOCKSTEP_FACES), self.twin.spec, self._bundle)
+        try:
+            fast = optimise_lockstep(batch, targets, [s for _, s, _ in waiting], [c for _, _, c in waiting])
+            through = [None] * len(results)
+            if self._readout is not None:
+                starts, configs = zip(*(self._pixel_search(r, f) for r, f in zip(results, fast)))
+                through = optimise_lockstep(batch, targets, list(starts), list(configs), readout=self._readout)
+        finally:
+            if batch is not self._oracle_batch:
+                batch.close()
+        for result, found, searched in zip(results, fast, through):
+            self._score_oracle(result, found, searched)
+
+    def _score_oracle(self, result: FaceResult, found: OracleResult, through: OracleResult | None = None) -> None:
+        """Score a face's oracle: `found` on the fast path; on the pixel path the search through pixels from it
+        (`through`, or run here when not given), read again as the policy's answer was."""
         t0 = time.perf_counter()
         oracle_error, command, start, fast_error, pixel_evaluations = found.error, found.command, found.start, None, 0
+        searched_s = 0.0
         if self._twin_perceiver is not None:
             fast_error = found.error  # the fast path's oracle, as `facetwin eval` without --pixels reports it
             if self._readout is not None:  # search on through pixels from the fast answer (and the policy's)
-                starts = {"fast_oracle": found.command, "policy": result.command}
-                search = OracleConfig(budget=self.config.oracle_pixel_budget, seed=self.config.seed + result.index)
-                through = optimise(self.twin, result.target, starts, search, readout=self._readout)
+                if through is None:
+                    starts, search = self._pixel_search(result, found)
+                    through = optimise(self.twin, result.target, starts, search, readout=self._readout)
+                else:
+                    searched_s = through.seconds  # its share of the lockstep's wall time
                 command, start, pixel_evaluations = through.command, through.start, through.evaluations
             # score the oracle's command as the policy's was scored
             reach(self.twin, command)
@@ -424,7 +487,7 @@ class ClosedLoop:
             oracle_error = expression_error(result.target, seen if seen.face_found else Expression.empty())
         result.oracle = OracleScore(command, oracle_error, found.evaluations, found.seconds, start, fast_error,
                                     pixel_evaluations)
-        result.latency_ms["oracle"] = found.seconds * 1e3 + 1e3 * (time.perf_counter() - t0)
+        result.latency_ms["oracle"] = (found.seconds + searched_s) * 1e3 + 1e3 * (time.perf_counter() - t0)
         if self.config.keep_tiles:
             result.tiles.append(self.twin_tile(command, f"oracle MAE {oracle_error.blendshape_mae:.3f}"))
 

@@ -10,11 +10,15 @@ Candidates are settled from wherever the previous one left the face: the settled
 depend on the path to it, and skipping the reset's read-out makes a candidate much cheaper
 (docs/experiments.md#oracle). The winner is measured again from the neutral face, as the policy's
 answer is.
+
+One face's search is `FaceSearch`, driven by `run_searches`, which hands its commands to whatever settles and
+reads them: one FaceTwin here, or a BatchTwin with many faces' searches in lockstep (`oracle_lockstep`).
 """
 
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -80,6 +84,160 @@ class _Scored:
     error: ExpressionError
 
 
+def population(dims: int) -> int:
+    """CMA-ES's default number of candidates a generation in `dims` dimensions (the cma package's rule)."""
+    return 4 + int(3 * np.log(dims))
+
+
+class FaceSearch:
+    """One face's search, as steps a driver takes: read the starts, then ask and tell generations until the
+    budget is spent, then check the winner from the neutral face. The driver settles and reads every
+    command it is given (`run_searches`), so one face's search is the same whether it runs alone or in
+    lockstep with others; what a step asks for depends only on this face's target, starts, config and readings.
+    """
+
+    def __init__(self, target: Expression, starts: dict[str, np.ndarray] | None, config: OracleConfig, n_commands: int):
+        self.target, self.config = target, config
+        starts = dict(starts or {})
+        starts.setdefault("neutral", np.zeros(n_commands))
+        self.starts = starts
+        self.first = list(starts.items())[: config.budget]
+        self.evaluations = 0
+        self.es = None
+        self.best = self.best_start = None
+        self.start, self.cap = "", 0.0
+        self.again: _Scored | None = None  # the winner measured again from the neutral face, by the driver
+        self._asked: list[np.ndarray] | None = None
+        self._last_generation = False
+        self._random_state = None
+
+    def score(self, command: np.ndarray, seen: Expression) -> _Scored:
+        """A reading scored against the target; a reading without a face scores as the empty expression."""
+        err = expression_error(self.target, seen if seen.face_found else Expression.empty())
+        return _Scored(err.objective(self.config.head_weight_per_deg), command, seen, err)
+
+    def start_commands(self) -> list[np.ndarray]:
+        return [x for _, x in self.first]
+
+    def take_starts(self, scored: list[_Scored]) -> None:
+        import cma
+
+        self.evaluations += len(scored)
+        named = dict(zip([name for name, _ in self.first], scored))
+        self.cap = min(s.error.blendshape_mae for s in named.values())
+        within_cap = (s for s in named.values() if s.error.blendshape_mae <= self.cap)
+        self.best_start = min(within_cap, key=lambda s: s.objective)
+        self.best = self.best_start
+        self.start = min(named, key=lambda name: named[name].objective)
+        if self.evaluations < self.config.budget:
+            with self._own_random_state():
+                # cma treats seed 0 as "from the clock": shift so every config seed is reproducible.
+                self.es = cma.CMAEvolutionStrategy(np.clip(self.starts[self.start], -0.99, 0.99), self.config.sigma0,
+                                                   {"bounds": [-1.0, 1.0], "seed": self.config.seed + 1, "verbose": -9})
+
+    @contextmanager
+    def _own_random_state(self):
+        # cma seeds and draws from NumPy's global generator: each search keeps its own stream there, so searches
+        # that take turns (in lockstep) draw what each would draw alone, and callers' draws are left as they were.
+        outer = np.random.get_state()
+        if self._random_state is not None:
+            np.random.set_state(self._random_state)
+        try:
+            yield
+        finally:
+            self._random_state = np.random.get_state()
+            np.random.set_state(outer)
+
+    def ask(self) -> list[np.ndarray] | None:
+        """The next generation's candidates (the last one cut to the budget left), or None once the search is over."""
+        if self.es is None or self._last_generation or self.evaluations >= self.config.budget:
+            return None
+        with self._own_random_state():
+            if self.es.stop():
+                return None
+            self._asked = self.es.ask()
+        left = self.config.budget - self.evaluations
+        if len(self._asked) > left:  # the last, partial generation: score it, tell nothing
+            self._last_generation = True
+            return self._asked[:left]
+        return self._asked
+
+    def tell(self, scored: list[_Scored]) -> None:
+        self.evaluations += len(scored)
+        values = [self._consider(candidate) for candidate in scored]
+        if not self._last_generation:
+            with self._own_random_state():
+                self.es.tell(self._asked, values)
+
+    def _consider(self, candidate: _Scored) -> float:
+        if candidate.error.blendshape_mae <= self.cap and candidate.objective < self.best.objective:
+            self.best = candidate
+        return candidate.objective
+
+    def check(self) -> np.ndarray | None:
+        """The command to measure again from the neutral face (None: the best start won, already measured so)."""
+        return None if self.best is self.best_start else self.best.command
+
+    def finish(self, seconds: float, readout: str) -> OracleResult:
+        best, again = self.best_start, self.again
+        if again is not None:  # the search's winner, measured again as the starts were
+            ok = again.error.blendshape_mae <= self.cap and again.objective <= self.best_start.objective
+            best = again if ok else self.best_start
+        return OracleResult(best.command, best.expression, best.error, float(best.objective), self.evaluations, seconds,
+                            self.start, readout)
+
+
+def run_searches(searches: list[FaceSearch], settle_and_read) -> None:
+    """Drive every search to its end, all in step: each round asks every search still going for its commands
+    and hands them to `settle_and_read` together.
+
+    settle_and_read(groups, from_neutral) -> readings: groups is a list of (search index, commands);
+    it settles each command (from the neutral face, or from where the face was) and returns, per group, one
+    (command as applied, Expression read) per command. The winners' checks from neutral are the last call.
+    """
+    def read(groups, from_neutral):
+        readings = settle_and_read(groups, from_neutral)
+        return [[searches[i].score(c, seen) for c, seen in found] for (i, _), found in zip(groups, readings)]
+
+    groups = [(i, s.start_commands()) for i, s in enumerate(searches)]
+    for (i, _), scored in zip(groups, read(groups, True)):
+        searches[i].take_starts(scored)
+    while True:
+        groups = [(i, xs) for i, xs in ((i, s.ask()) for i, s in enumerate(searches)) if xs is not None]
+        if not groups:
+            break
+        for (i, _), scored in zip(groups, read(groups, False)):
+            searches[i].tell(scored)
+    checks = [(i, [c]) for i, c in ((i, s.check()) for i, s in enumerate(searches)) if c is not None]
+    if checks:
+        for (i, _), scored in zip(checks, read(checks, True)):
+            searches[i].again = scored[0]
+
+
+def _on_twin(twin: FaceTwin, readout):
+    """Settle on one FaceTwin, command after command; read each on the fast path, or all of a call's commands
+    as one batch of `readout`."""
+    def settle_and_read(groups, from_neutral):
+        out = []
+        poses = []
+        for _, xs in groups:
+            found = []
+            for x in xs:
+                if from_neutral:
+                    twin.reset(readout=False)
+                state = twin.apply(feasible(x, twin), readout=readout is None)
+                found.append((state.command.copy(), state.expression))
+                if readout is not None:
+                    poses.append(twin.data.qpos.copy())
+            out.append(found)
+        if readout is not None:
+            seen = iter(readout.read(np.array(poses)))
+            out = [[(c, next(seen)) for c, _ in found] for found in out]
+        return out
+
+    return settle_and_read
+
+
 def optimise(
     twin: FaceTwin,
     target: Expression,
@@ -95,100 +253,25 @@ def optimise(
     is no worse than the best start's: the head term may steer the search, but never buys head pose
     with a worse score on the reported metric, so the oracle never loses to its own starts there.
 
-    batch: a BatchTwin of the same face that settles each CMA-ES generation at once, one world per
-    candidate (a generation larger than the batch goes through in parts). World i settles from where
-    generation i-1's candidate i left it, as the serial search settles each candidate from the last.
+    batch: a BatchTwin of the same face that settles the search instead of `twin`: each CMA-ES generation at
+    once, one world per candidate (a generation larger than the batch goes through in parts), world i
+    settling from where generation i-1's candidate i left it, as the serial search settles each candidate
+    from the last. This is `oracle_lockstep.optimise_lockstep` with one face.
 
     readout: a PixelReadout of this twin's model: every candidate is read as a camera sees it instead of on
-    the fast path. The starts are one batch, then each CMA-ES generation is settled candidate after
-    candidate and read as one batch (its population). A render without a face found scores as the empty
-    expression, so the search moves away from it.
+    the fast path. The starts are one batch, then each CMA-ES generation is settled (candidate after
+    candidate, or at once on `batch`) and read as one batch (its population). A render without a face found
+    scores as the empty expression, so the search moves away from it.
     """
-    import cma
-
     cfg = config or OracleConfig()
-    starts = dict(starts or {})
-    starts.setdefault("neutral", np.zeros(twin.spec.n))
+    if batch is not None:
+        from facetwin.agents.evaluation.oracle_lockstep import optimise_lockstep
+
+        return optimise_lockstep(batch, [target], [starts], [cfg], readout=readout)[0]
     t0 = time.perf_counter()
-    evaluations = 0
-
-    def measure(x: np.ndarray, from_neutral: bool = False) -> _Scored:
-        nonlocal evaluations
-        if readout is not None:
-            return through_pixels([x], from_neutral)[0]
-        state = reach(twin, x) if from_neutral else twin.apply(feasible(x, twin))
-        evaluations += 1
-        err = expression_error(target, state.expression)
-        return _Scored(err.objective(cfg.head_weight_per_deg), state.command.copy(), state.expression, err)
-
-    def through_pixels(xs, from_neutral: bool) -> list[_Scored]:
-        nonlocal evaluations
-        commands, poses = [], []
-        for x in xs:
-            if from_neutral:
-                twin.reset(readout=False)
-            commands.append(twin.apply(feasible(x, twin), readout=False).command.copy())
-            poses.append(twin.data.qpos.copy())
-        evaluations += len(poses)
-        out = []
-        for command, seen in zip(commands, readout.read(np.array(poses))):
-            err = expression_error(target, seen if seen.face_found else Expression.empty())
-            out.append(_Scored(err.objective(cfg.head_weight_per_deg), command, seen, err))
-        return out
-
-    def measure_all(xs) -> list[_Scored]:
-        nonlocal evaluations
-        if readout is not None:
-            return through_pixels(xs, from_neutral=False)
-        if batch is None:
-            return [measure(x) for x in xs]
-        out = []
-        for i in range(0, len(xs), batch.n):
-            part = np.stack([feasible(x, twin) for x in xs[i:i + batch.n]])
-            state = batch.apply(part, np.arange(len(part)))
-            evaluations += len(part)
-            for command, expr in zip(state.command[: len(part)].cpu().numpy(), state.expressions()):
-                err = expression_error(target, expr)
-                out.append(_Scored(err.objective(cfg.head_weight_per_deg), command, expr, err))
-        return out
-
-    first = list(starts.items())[: cfg.budget]
-    if readout is not None:
-        scored = dict(zip([name for name, _ in first], through_pixels([x for _, x in first], from_neutral=True)))
-    else:
-        scored = {name: measure(x, from_neutral=True) for name, x in first}
-    cap = min(s.error.blendshape_mae for s in scored.values())
-    best_start = min((s for s in scored.values() if s.error.blendshape_mae <= cap), key=lambda s: s.objective)
-    best = best_start
-    start = min(scored, key=lambda name: scored[name].objective)
-
-    def consider(candidate: _Scored) -> float:
-        nonlocal best
-        if candidate.error.blendshape_mae <= cap and candidate.objective < best.objective:
-            best = candidate
-        return candidate.objective
-
-    if evaluations < cfg.budget:
-        # cma treats seed 0 as "from the clock": shift so every config seed is reproducible.
-        es = cma.CMAEvolutionStrategy(
-            np.clip(starts[start], -0.99, 0.99), cfg.sigma0, {"bounds": [-1.0, 1.0], "seed": cfg.seed + 1, "verbose": -9}
-        )
-        while evaluations < cfg.budget and not es.stop():
-            xs = es.ask()
-            if len(xs) > cfg.budget - evaluations:  # the last, partial generation: score it, tell nothing
-                for candidate in measure_all(xs[: cfg.budget - evaluations]):
-                    consider(candidate)
-                break
-            es.tell(xs, [consider(candidate) for candidate in measure_all(xs)])
-    if best is not best_start:  # the search won: measure it from neutral, as the starts were
-        again = measure(best.command, from_neutral=True)
-        evaluations -= 1  # a check, not a search step
-        ok = again.error.blendshape_mae <= cap and again.objective <= best_start.objective
-        best = again if ok else best_start
-    return OracleResult(
-        best.command, best.expression, best.error, float(best.objective), evaluations, time.perf_counter() - t0, start,
-        "fast" if readout is None else "pixels",
-    )
+    search = FaceSearch(target, starts, cfg, twin.spec.n)
+    run_searches([search], _on_twin(twin, readout))
+    return search.finish(time.perf_counter() - t0, "fast" if readout is None else "pixels")
 
 
 # Pixel evaluations per face for the oracle through the camera: the figure that reached the camera's limit

@@ -62,7 +62,7 @@ def twin_query(spec=None, bundle=None, readout: str = "fast") -> TwinQuery:
             for c in commands:
                 reach(twin, c)
                 poses.append(twin.data.qpos.copy())
-            reached = twin.pixel_readout("mediapipe").read(np.array(poses))
+            reached = twin.pixel_readout().read(np.array(poses))
             lost = sum(not e.face_found for e in reached)
             if lost:  # a row of zeros would teach the forward models a face that was never seen
                 raise ValueError(f"the landmarker found no face in {lost} of {len(reached)} renders of the twin at the "

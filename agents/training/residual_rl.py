@@ -29,13 +29,14 @@ import numpy as np
 from gymnasium import spaces
 
 from facetwin.motion import ExpertStrategy
+from facetwin.spec import FaceSpec
 from facetwin.sim.envs import FaceMimicEnv
 from facetwin.sim.envs.observation import unscale_expression
 from facetwin.agents.policies.closed_form import Ridge
 from facetwin.agents.policies.features import as_expression_batch
 from facetwin.agents.policies.kinds import DEFAULT_HPARAMS
 
-BasePolicy = Callable[[np.ndarray], np.ndarray]  # (N, 55) expressions, head in degrees -> (N, 25) commands
+BasePolicy = Callable[[np.ndarray], np.ndarray]  # (N, 55) expressions, head in degrees -> (N, servos) commands
 RESULTS_FILE = "results.json"
 MODEL_FILE = "residual_policy.zip"
 NORMALIZER_FILE = "vecnormalize.pkl"
@@ -93,6 +94,7 @@ class ResidualResult:
     train_seconds: float
     base_description: str
     model_path: str | None = None
+    face: str = ""  # the face it ran on (`--face`)
 
     @property
     def improvement(self) -> float:
@@ -103,7 +105,7 @@ class ResidualResult:
         return {
             "base": asdict(self.base), "residual": asdict(self.residual), "improvement": self.improvement,
             "config": asdict(self.config), "train_seconds": self.train_seconds,
-            "base_policy": self.base_description, "model_path": self.model_path,
+            "base_policy": self.base_description, "model_path": self.model_path, "face": self.face,
         }
 
 
@@ -148,8 +150,10 @@ class ResidualAction(gym.Wrapper):
         return self._augment(obs), reward, terminated, truncated, info
 
 
-def make_env(base: BasePolicy, config: ResidualConfig) -> ResidualAction:
-    return ResidualAction(FaceMimicEnv(config.target_source, config.episode_steps), base, config.scale, config.integrate)
+def make_env(base: BasePolicy, config: ResidualConfig, spec: FaceSpec | None = None) -> ResidualAction:
+    """FaceMimic on `spec`'s twin (the default face's by default), its actions residuals on `base`."""
+    env = FaceMimicEnv(config.target_source, config.episode_steps, face_spec=spec)
+    return ResidualAction(env, base, config.scale, config.integrate)
 
 
 def closed_loop_score(env: ResidualAction, act: Callable[[np.ndarray], np.ndarray], episodes: int, seed: int) -> ClosedLoopScore:
@@ -177,11 +181,12 @@ def closed_loop_score(env: ResidualAction, act: Callable[[np.ndarray], np.ndarra
     )
 
 
-def twin_pairs(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(expressions (n, 55), commands (n, 25)): expert keyframes applied to the twin and read back."""
+def twin_pairs(n: int, seed: int = 0, spec: FaceSpec | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(expressions (n, 55), commands (n, servos)): expert keyframes applied to `spec`'s twin (the default
+    face's by default) and read back."""
     from facetwin.sim.twin import FaceTwin
 
-    twin = FaceTwin()
+    twin = FaceTwin(spec)
     expert = ExpertStrategy(twin.spec, seed)
     rng = np.random.default_rng(seed)
     commands = np.stack([expert.shape(expert.draw_activations(rng), rng) for _ in range(n)])
@@ -219,8 +224,10 @@ def _make_model(sb3, env, config: ResidualConfig):
 
 
 def train_residual(base: BasePolicy, config: ResidualConfig | None = None, out_dir: str | Path | None = None,
-                   base_description: str = "base policy", progress: Callable[[str], None] | None = None) -> ResidualResult:
-    """Score the base alone, train the residual (PPO or SAC), score base + residual on the same targets.
+                   base_description: str = "base policy", progress: Callable[[str], None] | None = None,
+                   spec: FaceSpec | None = None) -> ResidualResult:
+    """Score the base alone, train the residual (PPO or SAC), score base + residual on the same targets, on
+    `spec`'s twin (the default face's by default; `base` must give that face's commands).
 
     With `out_dir`: results.json, the SB3 model and (when normalising) the VecNormalize statistics.
     """
@@ -229,7 +236,7 @@ def train_residual(base: BasePolicy, config: ResidualConfig | None = None, out_d
 
     config = config or ResidualConfig()
     say = progress or (lambda _msg: None)
-    env = make_env(base, config)
+    env = make_env(base, config, spec)
     zero = np.zeros(env.action_space.shape, np.float32)
     before = closed_loop_score(env, lambda _obs: zero, config.eval_episodes, config.eval_seed)
     say(f"base alone: final blendshape error {before.final_blendshape_error:.4f}")
@@ -251,7 +258,7 @@ def train_residual(base: BasePolicy, config: ResidualConfig | None = None, out_d
                               config.eval_episodes, config.eval_seed)
     say(f"base + residual: final blendshape error {after.final_blendshape_error:.4f} ({seconds:.0f} s of training)")
     env.close()
-    result = ResidualResult(before, after, config, seconds, base_description)
+    result = ResidualResult(before, after, config, seconds, base_description, face=env.unwrapped.face_spec.face)
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)

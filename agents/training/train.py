@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from facetwin.expression import EXPRESSION_DIM
 from facetwin.spec import FaceSpec, default_spec
@@ -100,6 +101,7 @@ def train_from_arrays(
         x, y, ep = x[keep], y[keep], None if ep is None else ep[keep]
         landmarks = None if landmarks is None else landmarks[keep]
     train, val = split_validation(len(x), config.val_fraction, settings.seed, ep)
+    torch.manual_seed(settings.seed)  # the initial weights too, so one config and one dataset give one policy
     policy_model = build_model(config.model, spec.n, servo_regions(spec), config.hparams)
     start = time.perf_counter()
     history = policy_model.fit(x[train], y[train], x[val], y[val], settings)

@@ -15,19 +15,18 @@ MediaPipe). Wall seconds per face, their ratio, and each one's mean MAE in pixel
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 
 from facetwin.agents.evaluation.metrics import expression_error
 from facetwin.agents.evaluation.oracle import DEFAULT_PIXEL_BUDGET, OracleConfig, optimise, optimise_through_pixels, reach
 from facetwin.app.bench.camera import _Today
-from facetwin.expression import N_BLENDSHAPES, Expression
+from facetwin.expression import N_BLENDSHAPES
+from facetwin.human_faces import shared_photo_targets
 from facetwin.motion import make_strategy
-from facetwin.sim.pixel_labels import PIXEL_ENGINE, PIXEL_SIZE
+from facetwin.sim.pixel_labels import PIXEL_SIZE
 from facetwin.sim.twin import FaceTwin
 
-FACES = Path(__file__).resolve().parents[2].parent / "shared" / "faces" / "images"
 KEYFRAME_SEED = 7
 FAST_BUDGET = 1000  # the fast oracle that warm-starts the pixel one (`facetwin eval`'s default)
 
@@ -53,33 +52,17 @@ def agreement(twin: FaceTwin, readout, commands: np.ndarray) -> dict:
     return {"mae": float(np.mean(gaps)) if gaps else None, "n": len(commands), "no_face": len(commands) - len(gaps)}
 
 
-def people(n: int) -> list[tuple[str, Expression]]:
-    from facetwin.perception import FacePerceiver, open_source
-
-    found = []
-    with open_source(FACES) as source, FacePerceiver(mode="image") as perceiver:
-        for frame in source:
-            target = perceiver.perceive(frame.rgb)
-            if target.face_found:
-                found.append((Path(frame.path).name, target))
-            if len(found) == n:
-                break
-    if not found:
-        raise FileNotFoundError(f"no face found in {FACES}: the agreement bench reads the shared photos there")
-    return found
-
-
 def run(quick: bool = False) -> dict:
     n_keyframes, n_faces, budget = (16, 1, 28) if quick else (300, 14, DEFAULT_PIXEL_BUDGET)
     fast_budget = 100 if quick else FAST_BUDGET
     twin, reference = FaceTwin(), FaceTwin()
     try:
-        readout = twin.pixel_readout(PIXEL_ENGINE, size=PIXEL_SIZE)
+        readout = twin.pixel_readout(size=PIXEL_SIZE)
         today = _Today(reference)
         for path in (readout, today):  # first reads open GL contexts and landmarker graphs: keep them out
             path.read(_neutral_pose(twin)[None])
         random = agreement(twin, readout, keyframes(twin, n_keyframes))
-        faces = people(n_faces)
+        faces = shared_photo_targets(n_faces)
         rows, fast_winners, pixel_winners = [], [], []
         for index, (name, target) in enumerate(faces):
             config = OracleConfig(budget=budget, seed=index)

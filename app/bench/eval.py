@@ -14,19 +14,28 @@ from facetwin.human_faces import shared_faces
 from facetwin.agents.policies.loader import FacePolicy
 from facetwin.agents.evaluation.closed_loop import EvalConfig, evaluate
 from facetwin.motion.poses import named_pose
-from facetwin.spec import default_spec
+from facetwin.spec import FaceSpec, default_spec
 
 FACES = shared_faces("images")
 POSE = "smile"
 
 
-def run(quick: bool = False, faces: str | Path | None = None, policies: list[str] | None = None) -> dict:
+def run(quick: bool = False, faces: str | Path | None = None, policies: list[str] | None = None,
+        spec: FaceSpec | None = None) -> dict:
+    from facetwin.sim.twin import FaceTwin
+
     faces = Path(faces or os.environ.get("FACETWIN_BENCH_FACES", FACES))
     n_faces, budget = (2, 20) if quick else (4, 300)
-    spec = default_spec()
+    spec = spec or default_spec()
     pose = named_pose(POSE, spec)
     policy = FacePolicy(f"pose:{POSE}", lambda _expr: pose, spec.n, kind="pose")
-    fast = evaluate(policy, faces, config=EvalConfig(oracle_budget=budget, max_faces=n_faces))
+    with FaceTwin(spec) as twin:
+        return _run(policy, faces, quick, n_faces, budget, policies, twin)
+
+
+def _run(policy: FacePolicy, faces: Path, quick: bool, n_faces: int, budget: int, policies: list[str] | None,
+         twin) -> dict:
+    fast = evaluate(policy, faces, config=EvalConfig(oracle_budget=budget, max_faces=n_faces), twin=twin)
     mean = fast.latency_ms()
     loop_stages = [s for s in mean if s != "oracle"]
     loop_ms = sum(mean[s] for s in loop_stages)
@@ -44,19 +53,21 @@ def run(quick: bool = False, faces: str | Path | None = None, policies: list[str
         "machine": fast.machine,
     }
     if not quick:
-        pixels = evaluate(policy, faces, config=EvalConfig(pixels=True, oracle_budget=0, max_faces=n_faces))
+        pixels = evaluate(policy, faces, config=EvalConfig(pixels=True, oracle_budget=0, max_faces=n_faces), twin=twin)
         out["pixels_latency_ms"] = pixels.latency_ms()
-    out["policies"] = policy_errors(faces, ["neutral", *(policies or [])], max_faces=n_faces if quick else None)
+    out["policies"] = policy_errors(faces, ["neutral", *(policies or [])], max_faces=n_faces if quick else None, twin=twin)
     return out
 
 
-def policy_errors(faces: Path, policies: list[str], max_faces: int | None = None) -> dict:
-    """Closed-loop blendshape MAE, overall and per face region, of each policy (no oracle: comparable, fast)."""
+def policy_errors(faces: Path, policies: list[str], max_faces: int | None = None, twin=None) -> dict:
+    """Closed-loop blendshape MAE, overall and per face region, of each policy (no oracle: comparable, fast), on
+    `twin`'s face (the default face's by default; a run trained for another face is refused)."""
     from facetwin.agents.policies.loader import load_policy
 
     out = {}
     for name in policies:
-        report = evaluate(load_policy(name), faces, config=EvalConfig(oracle_budget=0, max_faces=max_faces))
+        policy = load_policy(name, twin.spec if twin is not None else None)
+        report = evaluate(policy, faces, config=EvalConfig(oracle_budget=0, max_faces=max_faces), twin=twin)
         summary = report.to_dict()
         out[Path(name).name] = {"blendshape_mae": summary["blendshape_mae"], "per_region": summary["per_region"]}
     return out

@@ -164,9 +164,9 @@ def camera_limit(reader: PixelReader, target: np.ndarray, budget: int, seed: int
     return {"neutral_mae": float(scores["neutral"]), "limit_mae": float(scores["best"])}
 
 
-def run(quick: bool = False, faces: str | Path | None = None) -> dict:
+def run(quick: bool = False, faces: str | Path | None = None, spec: FaceSpec | None = None) -> dict:
+    from facetwin.app.spec_check import face_poses
     from facetwin.human_faces import IMAGE_SUFFIXES, load_human_faces
-    from facetwin.motion.poses import NAMED_POSES, named_pose
     from facetwin.perception import FacePerceiver
     from facetwin.sim.twin import FaceTwin
 
@@ -177,9 +177,9 @@ def run(quick: bool = False, faces: str | Path | None = None) -> dict:
     photos = np.array([Path(str(s)).suffix.lower() in IMAGE_SUFFIXES for s in people.source])
     max_budget = MAX_BUDGET_QUICK if quick else MAX_BUDGET
     limit_budget = LIMIT_BUDGET_QUICK if quick else LIMIT_BUDGET
-    twin = FaceTwin(blendshapes=False)
+    twin = FaceTwin(spec, blendshapes=False)
     free = [i for i, s in enumerate(twin.spec.servos) if s.region != "neck"]
-    poses = {name: named_pose(name, twin.spec) for name in NAMED_POSES}
+    poses = face_poses(twin.spec)  # the named poses the face has the mechanism for
     starts = {name: c for name, c in poses.items() if not np.any(np.delete(c, free))}  # no head motion
     reach = {}
     with FacePerceiver(mode="image") as perceiver:

@@ -21,10 +21,11 @@ from facetwin.real.bus import ServoBus
 from facetwin.real.calibration import Calibration
 from facetwin.real.emulator import ServoEmulator
 from facetwin.real.soak import SoakConfig, run_soak
+from facetwin.spec import FaceSpec
 
 
-def run(quick: bool = False, soak: int | None = None) -> dict:
-    cal = Calibration.from_spec()
+def run(quick: bool = False, soak: int | None = None, spec: FaceSpec | None = None) -> dict:
+    cal = Calibration.from_spec(spec)
     ids = list(cal.ids)
     baudrate = cal.spec.baudrate
     n_ticks = 30 if quick else 200

@@ -7,6 +7,7 @@ import time
 import numpy as np
 
 from facetwin.sim.twin import FaceTwin
+from facetwin.spec import FaceSpec
 
 
 def _rate(fn, n: int) -> float:
@@ -17,9 +18,9 @@ def _rate(fn, n: int) -> float:
     return n / (time.perf_counter() - start)
 
 
-def run(quick: bool = False, seed: int = 0) -> dict:
+def run(quick: bool = False, seed: int = 0, spec: FaceSpec | None = None) -> dict:
     rng = np.random.default_rng(seed)
-    twin = FaceTwin()
+    twin = FaceTwin(spec)
     n = 50 if quick else 400
     commands = rng.uniform(-1, 1, size=(n, twin.spec.n)) * 0.5
 
@@ -82,21 +83,25 @@ POSE_CHECKS = (
 
 
 def pose_agreement(twin: FaceTwin, perceiver) -> dict:
-    """Every named pose through both readouts: faces seen, fast/pixel agreement, and the pixel-path rises."""
+    """Every named pose the face has the mechanism for through both readouts: faces seen, fast/pixel
+    agreement, and the pixel-path rises."""
+    from facetwin.app.spec_check import face_poses
     from facetwin.expression import EXPRESSION_NAMES
-    from facetwin.motion.poses import NAMED_POSES, named_pose
 
     fast, pixel, faces = {}, {}, {}
-    for name in NAMED_POSES:
+    poses = face_poses(twin.spec)
+    for name, command in poses.items():
         twin.reset(readout=False)
-        state = twin.apply(named_pose(name, twin.spec))
+        state = twin.apply(command)
         seen = perceiver.perceive(twin.render(512))
         faces[name] = int(seen.extra.get("faces_detected", int(seen.face_found)))
         fast[name], pixel[name] = state.expression.vector, seen.vector
     twin.reset()
-    mad = {n: float(np.abs(fast[n][:52] - pixel[n][:52]).mean()) for n in NAMED_POSES}
+    mad = {n: float(np.abs(fast[n][:52] - pixel[n][:52]).mean()) for n in poses}
     rises = {}
     for pose, key, least in POSE_CHECKS:
+        if pose not in poses:
+            continue
         i = EXPRESSION_NAMES.index(key)
         rise = float(pixel[pose][i] - pixel["neutral"][i])
         rises[f"{pose}.{key}"] = {"pixel_rise": rise, "fast_rise": float(fast[pose][i] - fast["neutral"][i]), "least": least}

@@ -12,6 +12,8 @@ import traceback
 from pathlib import Path
 
 from facetwin.app.cli import CLIError
+from facetwin.app.face_option import add_face_option, face_spec
+from facetwin.spec import DEFAULT_FACE
 
 # group -> module exposing run(quick: bool) -> dict. The stages own their benchmarks; this composes them.
 GROUPS = {
@@ -26,7 +28,11 @@ GROUPS = {
     "range": "facetwin.app.bench.range",
     "landmarker": "facetwin.app.bench.landmarker",
     "agreement": "facetwin.app.bench.agreement",
+    "oracle": "facetwin.app.bench.oracle",
 }
+# The groups about one face (its poses through the pixels, its expressive range, its bus, its closed loop) take
+# `--face`; the others time machinery (collectors, environments, batches, networks, renders) on the default face.
+FACE_GROUPS = ("sim", "range", "real", "eval")
 HIGHER_IS_BETTER = ("per_s", "fps", "speedup", "throughput")
 LOWER_IS_BETTER = ("_ms", "mae", "latency", "seconds", "error", "_s_")
 REGRESSION_TOLERANCE = 0.2
@@ -40,6 +46,7 @@ def register(sub) -> None:
     p.add_argument("--baseline", type=Path, help="a previous results.json: flag regressions against it")
     p.add_argument("--policies", nargs="+", metavar="RUN_DIR", help="trained runs whose per-region errors the eval group compares")
     p.add_argument("--soak", type=int, metavar="N", help="real group: also N fault-injected control ticks (facetwin.real.soak)")
+    add_face_option(p, default=f"{DEFAULT_FACE}; given, it runs the groups about one face ({', '.join(FACE_GROUPS)}), all of them by default")
     p.set_defaults(func=run)
 
 
@@ -117,7 +124,8 @@ def to_markdown(results: dict) -> str:
         "# facetwin benchmarks",
         "",
         f"Machine: {m['cpu']} ({m['cpu_count']} cores), GPU: {m.get('cuda') or 'none'}, "
-        f"mujoco {m['mujoco']}, torch {m['torch']}, MUJOCO_GL={m['mujoco_gl']}. Quick: {results['quick']}.",
+        f"mujoco {m['mujoco']}, torch {m['torch']}, MUJOCO_GL={m['mujoco_gl']}. Quick: {results['quick']}."
+        + (f" Face: {results['face']}." if results.get("face") else ""),
         "",
         "| group | metric | value |",
         "|---|---|---|",
@@ -196,12 +204,19 @@ def plot(results: dict, out: Path) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    groups = args.groups or list(GROUPS)
+    groups = args.groups or list(FACE_GROUPS if args.face is not None else GROUPS)
     unknown = [g for g in groups if g not in GROUPS]
     if unknown:
         raise CLIError(f"unknown benchmark group(s) {', '.join(unknown)}; choose from {', '.join(GROUPS)}")
     if args.soak is not None and (args.soak < 1 or "real" not in groups):
         raise CLIError("--soak N runs N ticks in the real group: give N >= 1 and run `facetwin bench real --soak N`")
+    spec = None
+    if args.face is not None:
+        others = [g for g in groups if g not in FACE_GROUPS]
+        if others:
+            raise CLIError(f"--face picks the face of the groups about one face ({', '.join(FACE_GROUPS)}); "
+                           f"{', '.join(others)} time(s) machinery on the default face: drop --face or run them apart")
+        spec = face_spec(args)
     baseline = None
     if args.baseline is not None:
         try:
@@ -210,6 +225,8 @@ def run(args: argparse.Namespace) -> int:
             raise CLIError(f"cannot read baseline {args.baseline}: {exc}") from exc
     args.out.mkdir(parents=True, exist_ok=True)
     results = {"machine": machine_info(), "quick": args.quick, "groups": {}, "seconds": {}}
+    if spec is not None:
+        results["face"] = spec.face
     for group in groups:
         print(f"[bench] {group} ...", flush=True)
         start = time.perf_counter()
@@ -218,6 +235,8 @@ def run(args: argparse.Namespace) -> int:
             extra = {"policies": args.policies} if group == "eval" and args.policies else {}
             if group == "real" and args.soak:
                 extra = {"soak": args.soak}
+            if spec is not None:
+                extra["spec"] = spec
             results["groups"][group] = module.run(quick=args.quick, **extra)
         except Exception:  # one broken group must not hide the others' figures
             results["groups"][group] = {"error": traceback.format_exc(limit=3)}

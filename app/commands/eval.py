@@ -11,6 +11,8 @@ from facetwin.app.face_option import add_face_option, face_spec, run_face_spec
 
 def register(subparsers) -> None:
     from facetwin.agents.evaluation.oracle import DEFAULT_BUDGET, DEFAULT_PIXEL_BUDGET
+    from facetwin.agents.evaluation.oracle_lockstep import LOCKSTEP_FACES
+    from facetwin.sim.landmark_engines import DEFAULT_ENGINE, ENGINES
 
     p = subparsers.add_parser(
         "eval",
@@ -42,11 +44,15 @@ def register(subparsers) -> None:
                    help=f"with --pixels: evaluations through pixels per face, the oracle searching on from the fast "
                    f"oracle's answer, one render batch per CMA-ES generation (default {DEFAULT_PIXEL_BUDGET}; 0 re-reads "
                    "the fast winner only)")
-    p.add_argument("--oracle-worlds", type=int, default=0, metavar="N",
-                   help="settle each CMA-ES generation of the fast oracle at once on a BatchTwin of N worlds "
-                   "(default 0: one FaceTwin, candidate after candidate)")
+    p.add_argument("--oracle-worlds", type=int, default=None, metavar="N",
+                   help="settle the oracle's candidates on a BatchTwin of N worlds, the searches of as many faces as "
+                   "hold a CMA-ES generation each in lockstep; 0: one FaceTwin, candidate after candidate, face after "
+                   f"face (default: 0 on the fast path, with --pixels {LOCKSTEP_FACES} faces' generations in lockstep)")
     p.add_argument("--readout-workers", type=int, default=0, metavar="K",
                    help="with --pixels: processes that read the pixel oracle's batches (default 0: this one)")
+    p.add_argument("--readout-engine", choices=ENGINES, default=DEFAULT_ENGINE,
+                   help="with --pixels: the landmark engine the pixel oracle searches through (default "
+                   f"{DEFAULT_ENGINE}); every reported score is read by MediaPipe")
     p.add_argument(
         "--oracle-from",
         type=Path,
@@ -94,6 +100,7 @@ def run(args) -> int:
             oracle_budget=args.oracle_budget,
             oracle_pixel_budget=args.oracle_pixel_budget,
             readout_workers=args.readout_workers,
+            readout_engine=args.readout_engine,
             oracle_worlds=args.oracle_worlds,
             max_faces=args.max_faces,
             stride=args.stride,

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from facetwin.agents.training.config import FINETUNE_LR_FACTOR, FinetuneSettings
 from facetwin.app.cli import CLIError
+from facetwin.app.face_option import add_face_option, run_and_dataset_face_spec
 
 
 def register(subparsers) -> None:
@@ -37,6 +38,7 @@ def register(subparsers) -> None:
     p.add_argument("--device", default=None, help="cpu, cuda ... (default: CUDA when available)")
     p.add_argument("--threads", type=int, default=None,
                    help="PyTorch CPU threads (default: PyTorch's choice; 1 is quickest on a busy shared machine)")
+    add_face_option(p, default="the face the policy was trained for; the data must be recorded on it")
     p.set_defaults(func=run)
 
 
@@ -49,6 +51,7 @@ def run(args) -> int:
         raise CLIError(f"no dataset directory at {args.data}")
     if args.epochs < 1 or args.patience < 1 or not 0.0 < args.val_fraction < 1.0:
         raise CLIError("--epochs and --patience must be at least 1, --val-fraction in (0, 1)")
+    spec = run_and_dataset_face_spec(args, args.policy, args.data)
     if args.threads:
         import torch
 
@@ -56,7 +59,7 @@ def run(args) -> int:
     settings = FinetuneSettings(epochs=args.epochs, lr=args.lr, patience=args.patience, val_fraction=args.val_fraction,
                                 max_train_samples=args.max_train_samples, seed=args.seed, device=args.device)
     try:
-        result = finetune_from_dataset(args.policy, args.data, settings, out_dir=args.out)
+        result = finetune_from_dataset(args.policy, args.data, settings, out_dir=args.out, spec=spec)
     except (RunError, DatasetError, ValueError) as exc:
         raise CLIError(str(exc)) from exc
     s = result.summary()

@@ -9,6 +9,7 @@ import numpy as np
 
 from facetwin.app.cli import CLIError
 from facetwin.app.face_option import add_face_option, face_spec
+from facetwin.spec import DEFAULT_FACE
 
 
 def register(sub) -> None:
@@ -30,6 +31,7 @@ def register(sub) -> None:
     t.add_argument("--out", type=Path, default=Path("skin.png"), help="texture PNG (UVs go beside it as .uv.npy)")
     t.add_argument("--preview", type=Path, help="also render the textured twin to this PNG")
     t.add_argument("--landmarker", type=Path)
+    add_face_option(t, default=f"{DEFAULT_FACE}; the face --preview renders (a texture fits every face: one skin mesh)")
     t.set_defaults(func=run_texture)
 
 
@@ -120,7 +122,7 @@ def run_texture(args: argparse.Namespace) -> int:
     if args.preview:
         from facetwin.sim.twin import FaceTwin
 
-        twin = FaceTwin(bundle=args.landmarker, texture=texture, blendshapes=False)
+        twin = FaceTwin(face_spec(args), bundle=args.landmarker, texture=texture, blendshapes=False)
         _write_png(args.preview, twin.render(512))
         print(f"wrote {args.preview}")
     return 0

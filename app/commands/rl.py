@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from facetwin.app.cli import CLIError
+from facetwin.app.face_option import add_face_option, face_spec, run_face_spec
+from facetwin.spec import DEFAULT_FACE
 
 
 def register(subparsers) -> None:
@@ -28,6 +30,7 @@ def register(subparsers) -> None:
     p.add_argument("--pairs", type=int, default=2000, metavar="N",
                    help="twin samples for the ridge policy when no --policy is given (default 2000)")
     p.add_argument("--seed", type=int, default=0)
+    add_face_option(p, default=f"the face the --policy run was trained for; without --policy, {DEFAULT_FACE}")
     p.set_defaults(func=run)
 
 
@@ -45,20 +48,22 @@ def run(args) -> int:
     if args.policy is not None:
         from facetwin.agents.training.checkpoint import RunError, load_run_policy
 
+        spec = run_face_spec(args, args.policy)
         try:
-            base = load_run_policy(args.policy)
+            base = load_run_policy(args.policy, spec)
         except RunError as exc:
             raise CLIError(str(exc)) from exc
         description = f"{base.kind} run {args.policy}"
     else:
-        print(f"no --policy: fitting a ridge policy on {args.pairs} twin samples")
-        base = rl.ridge_base(*rl.twin_pairs(args.pairs, seed=args.seed))
+        spec = face_spec(args)
+        print(f"no --policy: fitting a ridge policy on {args.pairs} twin samples of face {spec.face!r}")
+        base = rl.ridge_base(*rl.twin_pairs(args.pairs, seed=args.seed, spec=spec))
         description = f"ridge on {args.pairs} twin samples"
     try:
-        result = rl.train_residual(base, config, args.out, description, progress=print)
+        result = rl.train_residual(base, config, args.out, description, progress=print, spec=spec)
     except ValueError as exc:  # e.g. an unknown --targets source
         raise CLIError(str(exc)) from exc
-    print(f"final blendshape error: base {result.base.final_blendshape_error:.4f} -> base + residual "
+    print(f"face {spec.face!r}: final blendshape error: base {result.base.final_blendshape_error:.4f} -> base + residual "
           f"{result.residual.final_blendshape_error:.4f} ({-100 * result.improvement:+.1f} %) on "
           f"{config.eval_episodes} targets; written to {Path(args.out) / rl.RESULTS_FILE}")
     return 0

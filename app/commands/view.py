@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 
 from facetwin.app.cli import CLIError
+from facetwin.app.face_option import add_face_option, dataset_face_spec
 
 
 def register(subparsers) -> None:
@@ -24,6 +25,7 @@ def register(subparsers) -> None:
     p.add_argument("--max-frames", type=int, default=300, metavar="N", help="dataset: at most N frames (default %(default)s)")
     p.add_argument("--render", type=int, default=256, metavar="SIZE",
                    help="dataset: render the twin under each command at SIZE px (default %(default)s; 0: no pictures)")
+    add_face_option(p, recorded_by="the dataset")
     p.set_defaults(func=run)
 
 
@@ -41,12 +43,13 @@ def run(args: argparse.Namespace) -> int:
         if path.is_file() and path.suffix == ".rrd":
             if args.out is not None:
                 raise CLIError(f"{path} is already a recording; --out is for datasets")
+            if args.face is not None:
+                raise CLIError(f"{path} is a recording, shown as it was made; --face is for datasets")
             import_rerun()  # the install hint, before a subprocess fails less clearly
             return _open_recording(path)
         if not (path / INFO_PATH).is_file():
             raise CLIError(f"{path} is neither a recording (.rrd) nor a dataset (no {INFO_PATH}); pass the file "
                            "from `facetwin mimic --view FILE.rrd` or a folder from `facetwin collect`")
-        from facetwin.app.face_option import dataset_face_spec
         from facetwin.app.live.dataset_view import log_episode
 
         spec = dataset_face_spec(args, path)  # the face the dataset was recorded on

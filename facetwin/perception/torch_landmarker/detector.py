@@ -3,14 +3,15 @@
 As MediaPipe's face_detector_graph.cc runs it: the frame letterboxed to 128x128 with a zero border,
 the network, the 896 SSD anchors (SsdAnchorsCalculator), the sigmoid scores (clipped at +-100) over
 a 0.5 threshold, weighted non-maximum suppression (IoU 0.5), and the boxes projected back from the
-letterbox to normalised frame coordinates. The network runs on the module's device; the suppression,
-a handful of boxes per frame, runs on the CPU.
+letterbox to normalised frame coordinates. The network runs on the module's device; the decoding and
+suppression (``decode``, NumPy, shared with ``facetwin.perception.litert_landmarker``) on the CPU.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -86,6 +87,47 @@ def weighted_nms(scores: np.ndarray, boxes: np.ndarray, keypoints: np.ndarray, i
     return out
 
 
+def decode(raw: np.ndarray, logits: np.ndarray, width: int, height: int, *, max_faces: int | None = None,
+           min_confidence: float = C.MIN_DETECTION_CONFIDENCE,
+           min_suppression_iou: float = C.MIN_SUPPRESSION_IOU) -> list[list[Detection]]:
+    """The network's outputs for B letterboxed frames of one width x height -> per frame, the faces, best first.
+
+    raw: (B, 896, 16) regressors; logits: (B, 896, 1) scores. Boxes and keypoints come back in
+    normalised coordinates of the frame, the letterbox removed.
+    """
+    n = raw.shape[0]
+    anchors = _anchors()
+    clipped = np.clip(logits[..., 0].astype(np.float64), -C.SCORE_CLIPPING, C.SCORE_CLIPPING)  # exp(100) overflows float32
+    scores = (1.0 / (1.0 + np.exp(-clipped))).astype(np.float32)
+    # XYWH (reverse_output_order) in letterbox pixels, relative to fixed 1x1 anchors
+    centre = raw[..., 0:2] / C.DETECTOR_SIZE + anchors
+    half = raw[..., 2:4] / C.DETECTOR_SIZE / 2
+    boxes = np.concatenate([centre - half, centre + half], axis=-1)
+    keypoints = raw[..., 4:].reshape(n, C.NUM_BOXES, C.NUM_KEYPOINTS, 2) / C.DETECTOR_SIZE + anchors[:, None, :]
+    keep = (scores >= min_confidence) & (half[..., 0] >= 0) & (half[..., 1] >= 0)
+    side = float(max(width, height))
+    scale = np.array([side / width, side / height], np.float32)  # letterbox -> frame, about the centre
+    out: list[list[Detection]] = []
+    for b in range(n):
+        idx = np.flatnonzero(keep[b])
+        faces = weighted_nms(scores[b, idx], boxes[b, idx], keypoints[b, idx], min_suppression_iou) if len(idx) else []
+        if max_faces is not None:
+            faces = faces[:max_faces]
+        for face in faces:
+            face.box[:2] = (face.box[:2] - 0.5) * scale + 0.5
+            face.box[2:] = face.box[2:] * scale
+            face.keypoints[:] = (face.keypoints - 0.5) * scale + 0.5
+        out.append(faces)
+    return out
+
+
+@lru_cache(maxsize=1)
+def _anchors() -> np.ndarray:
+    anchors = ssd_anchors()
+    anchors.flags.writeable = False
+    return anchors
+
+
 class FaceDetector(nn.Module):
     """(B, H, W, 3) uint8 frames -> per frame, the faces found, best first (normalised coordinates)."""
 
@@ -96,38 +138,13 @@ class FaceDetector(nn.Module):
         if self.graph.input_shape() != (1, C.DETECTOR_SIZE, C.DETECTOR_SIZE, 3):
             raise ValueError(f"{C.DETECTOR_MEMBER} takes {self.graph.input_shape()}, expected the "
                              f"{C.DETECTOR_SIZE}x{C.DETECTOR_SIZE} short-range detector")
-        self.register_buffer("anchors", torch.from_numpy(ssd_anchors()), persistent=False)
         self.min_confidence, self.min_suppression_iou = min_confidence, min_suppression_iou
 
     def forward(self, frames: torch.Tensor, max_faces: int | None = None) -> list[list[Detection]]:
         n, height, width, _ = frames.shape
-        device = self.anchors.device
-        crops = letterbox(n, width, height, device)
-        pixels = warp(frames, torch.arange(n, device=device), crops, C.DETECTOR_SIZE, border="zero")
+        crops = letterbox(n, width, height).to(frames.device)
+        pixels = warp(frames, torch.arange(n, device=frames.device), crops, C.DETECTOR_SIZE, border="zero")
         low, high = C.DETECTOR_RANGE
         raw, logits = self.graph(pixels * ((high - low) / 255.0) + low)
-        scores = torch.sigmoid(logits[..., 0].clamp(-C.SCORE_CLIPPING, C.SCORE_CLIPPING))
-        # XYWH (reverse_output_order) in letterbox pixels, relative to fixed 1x1 anchors
-        centre = raw[..., 0:2] / C.DETECTOR_SIZE + self.anchors
-        half = raw[..., 2:4] / C.DETECTOR_SIZE / 2
-        boxes = torch.cat([centre - half, centre + half], dim=-1)
-        keypoints = raw[..., 4:].reshape(n, C.NUM_BOXES, C.NUM_KEYPOINTS, 2) / C.DETECTOR_SIZE + self.anchors[:, None, :]
-        keep = (scores >= self.min_confidence) & (half[..., 0] >= 0) & (half[..., 1] >= 0)
-        side = float(max(width, height))
-        scale = np.array([side / width, side / height], np.float32)  # letterbox -> frame, about the centre
-        out: list[list[Detection]] = []
-        keep_cpu = keep.cpu().numpy()
-        scores_cpu, boxes_cpu, kps_cpu = (t.float().cpu().numpy() for t in (scores, boxes, keypoints))
-        for b in range(n):
-            idx = np.flatnonzero(keep_cpu[b])
-            faces = []
-            if len(idx):
-                faces = weighted_nms(scores_cpu[b, idx], boxes_cpu[b, idx], kps_cpu[b, idx], self.min_suppression_iou)
-            if max_faces is not None:
-                faces = faces[:max_faces]
-            for face in faces:
-                face.box[:2] = (face.box[:2] - 0.5) * scale + 0.5
-                face.box[2:] = face.box[2:] * scale
-                face.keypoints[:] = (face.keypoints - 0.5) * scale + 0.5
-            out.append(faces)
-        return out
+        return decode(raw.float().cpu().numpy(), logits.float().cpu().numpy(), width, height, max_faces=max_faces,
+                      min_confidence=self.min_confidence, min_suppression_iou=self.min_suppression_iou)

@@ -23,7 +23,7 @@ from facetwin.perception.torch_landmarker import constants as C
 from facetwin.perception.torch_landmarker import crops as crop_sources
 from facetwin.perception.torch_landmarker.crops import Crops
 from facetwin.perception.torch_landmarker.detector import FaceDetector
-from facetwin.perception.torch_landmarker.geometry import canonical_face, transformation_matrix
+from facetwin.perception.torch_landmarker.geometry import N_MESH, canonical_face, transformation_matrix
 from facetwin.perception.torch_landmarker.landmarks import LandmarkModel
 
 # crops per landmark-model call: bounds the activations a large batch holds at once
@@ -146,7 +146,7 @@ class TorchFaceLandmarker(nn.Module):
         frames = _as_frame_list(images)
         if len(previous) != len(frames):
             raise ValueError(f"track needs one previous result per frame: {len(frames)} frames, {len(previous)} previous")
-        prev = [_previous_landmarks(k, p) for k, p in enumerate(previous)]
+        prev = [tracking_landmarks(k, p) for k, p in enumerate(previous)]
 
         def crops_for(batch: torch.Tensor, idx: list[int]):
             _, height, width, _ = batch.shape
@@ -177,33 +177,47 @@ class TorchFaceLandmarker(nn.Module):
             landmarks, presence = self.landmark_model(frames, index[sl], crops[sl])
             parts.append((landmarks, presence, self.blendshapes(landmarks[:, self._subset, :2] * scale)))
         landmarks, presence, coeffs = (torch.cat(t).cpu().numpy() for t in zip(*parts))
-        crops = crops.to("cpu")
-        chosen: dict[int, int] = {}  # frame -> its largest present face, as FacePerceiver's "largest"
-        area: dict[int, float] = {}
-        count: dict[int, int] = {}
-        for k, b in enumerate(which):
-            if presence[k] < self.min_presence_confidence:
-                out[b].presence = max(out[b].presence, float(presence[k]))  # the best rejected score, for the caller
-                continue
-            span = (landmarks[k, :, :2].max(0) - landmarks[k, :, :2].min(0)) * (width, height)
-            count[b] = count.get(b, 0) + 1
-            if span[0] * span[1] > area.get(b, -1.0):
-                chosen[b], area[b] = k, float(span[0] * span[1])
-        for b, k in chosen.items():
-            out[b] = LandmarkerResult(True, (width, height), landmarks[k].copy(), coeffs[k].copy(), float(presence[k]),
-                                      transformation_matrix(landmarks[k], width, height, self._face), count[b],
-                                      crops[k : k + 1])
+        pick_faces(out, which, landmarks, presence, coeffs, crops.to("cpu"), self.min_presence_confidence, self._face)
 
 
-def _previous_landmarks(k: int, previous) -> np.ndarray:
+def pick_faces(out: list[LandmarkerResult], which: list[int], landmarks: np.ndarray, presence: np.ndarray,
+               coeffs: np.ndarray, crops: Crops, min_presence: float, face) -> None:
+    """Each frame's largest present face (as FacePerceiver's "largest") into ``out[frame]``, with its head pose.
+
+    which: (N,) the frame of each crop; landmarks (N, 478, 3) normalised, presence (N,), coeffs (N, 52),
+    crops (N) on the CPU. Frames with no face over ``min_presence`` keep their empty result, with the
+    best rejected presence score. Shared with ``facetwin.perception.litert_landmarker``.
+    """
+    chosen: dict[int, int] = {}
+    area: dict[int, float] = {}
+    count: dict[int, int] = {}
+    for k, b in enumerate(which):
+        width, height = out[b].image_size
+        if presence[k] < min_presence:
+            out[b].presence = max(out[b].presence, float(presence[k]))  # the best rejected score, for the caller
+            continue
+        span = (landmarks[k, :, :2].max(0) - landmarks[k, :, :2].min(0)) * (width, height)
+        count[b] = count.get(b, 0) + 1
+        if span[0] * span[1] > area.get(b, -1.0):
+            chosen[b], area[b] = k, float(span[0] * span[1])
+    for b, k in chosen.items():
+        width, height = out[b].image_size
+        out[b] = LandmarkerResult(True, (width, height), landmarks[k].copy(), coeffs[k].copy(), float(presence[k]),
+                                  transformation_matrix(landmarks[k], width, height, face), count[b], crops[k : k + 1])
+
+
+def tracking_landmarks(k: int, previous) -> np.ndarray:
+    """Frame k's known face for a tracking crop: a result with a face, or (478 or 468, >=2) normalised
+    landmarks (the 468 of the face mesh span the same box as all 478) -> (n, 2) float32."""
     if isinstance(previous, LandmarkerResult):
         if not previous.face_found:
             raise PerceptionError(f"frame {k}: the previous result has no face, so there is nothing to track; "
                                   "run detect() on this frame instead")
         previous = previous.landmarks
     p = np.asarray(previous, np.float32)
-    if p.ndim != 2 or p.shape[0] != N_LANDMARKS or p.shape[1] < 2:
-        raise ValueError(f"frame {k}: previous landmarks must be ({N_LANDMARKS}, 2 or 3) normalised, got {p.shape}")
+    if p.ndim != 2 or p.shape[0] not in (N_LANDMARKS, N_MESH) or p.shape[1] < 2:
+        raise ValueError(f"frame {k}: previous landmarks must be ({N_LANDMARKS} or {N_MESH}, 2 or 3) normalised, "
+                         f"got {p.shape}")
     return p[:, :2]
 
 

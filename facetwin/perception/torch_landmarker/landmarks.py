@@ -8,6 +8,7 @@ frame's width and height as MediaPipe returns them; the presence logit through a
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -31,13 +32,19 @@ class LandmarkModel(nn.Module):
         pixels = warp(frames, which, crops, C.LANDMARKS_SIZE, border="replicate")
         low, high = C.LANDMARKS_RANGE
         raw, presence_logit = self.graph(pixels * ((high - low) / 255.0) + low)[:2]
-        local = raw.reshape(-1, C.NUM_LANDMARKS, 3) / C.LANDMARKS_SIZE  # crop-normalised x, y, z
+        return to_frame(raw, crops, width, height), torch.sigmoid(presence_logit.reshape(-1))
+
+
+def to_frame(raw, crops: Crops, width: int, height: int):
+    """The network's (N, 1434) x, y, z in crop pixels -> (N, 478, 3) normalised frame landmarks
+    (LandmarkProjectionCalculator). A torch tensor or a NumPy array (``facetwin.perception.litert_landmarker``)."""
+    xp = torch if isinstance(raw, torch.Tensor) else np
+    local = raw.reshape(-1, C.NUM_LANDMARKS, 3) / C.LANDMARKS_SIZE  # crop-normalised x, y, z
+    if xp is torch:
         crops = crops.to(local.device)
-        xy = crops.source_points(local[..., 0], local[..., 1])  # frame pixels
-        scale = torch.tensor([width, height], dtype=xy.dtype, device=xy.device)
-        # "Z scaled as X": by the length, in normalised frame units, of the crop's rotated unit x axis
-        # (LandmarkProjectionCalculator's CalculateZScale), which a non-square frame stretches
-        z_scale = crops.size[:, 0] * torch.hypot(torch.cos(crops.rotation) / width, torch.sin(crops.rotation) / height)
-        z = local[..., 2] * z_scale[:, None]
-        landmarks = torch.cat([xy / scale, z[..., None]], dim=-1)
-        return landmarks, torch.sigmoid(presence_logit.reshape(-1))
+    xy = crops.source_points(local[..., 0], local[..., 1])  # frame pixels
+    # "Z scaled as X": by the length, in normalised frame units, of the crop's rotated unit x axis
+    # (LandmarkProjectionCalculator's CalculateZScale), which a non-square frame stretches
+    z_scale = crops.size[:, 0] * xp.hypot(xp.cos(crops.rotation) / width, xp.sin(crops.rotation) / height)
+    z = local[..., 2] * z_scale[:, None]
+    return xp.stack([xy[..., 0] / width, xy[..., 1] / height, z], axis=-1)
