@@ -153,3 +153,14 @@ def test_an_expression_run_on_landmarked_data_keeps_its_teacher_for_refinement(p
                  "--no-progress", "--forward", str(result.run_dir), "--out", str(tmp_path / "reuse")]) == 0
     reused = load_teacher(tmp_path / "reuse")
     torch.testing.assert_close(reused(torch.as_tensor(c[:4])), load_teacher(result.run_dir)(torch.as_tensor(c[:4])))
+
+
+def test_the_direct_forward_model_can_be_chosen_on_landmarked_data(pairs, tmp_path):
+    (c, e, lm), _ = pairs
+    config = TrainConfig(model="mlp", objective="expression", forward_model="direct",
+                         fit=FitSettings(epochs=2, progress=False), expression=ExpressionSettings(epochs=1, progress=False))
+    result = train_from_arrays(e, c, config, landmarks=lm, out_dir=tmp_path / "run")
+    assert result.expression.forward_score.method == "direct" and result.expression.teacher is None
+    assert not (result.run_dir / TEACHER_WEIGHTS_FILE).exists()
+    with pytest.raises(ValueError, match="unknown forward model 'teacher'; choose one of landmark, direct"):
+        TrainConfig(forward_model="teacher")

@@ -17,15 +17,16 @@ SMILING_VIDEO = Path(__file__).resolve().parents[1].parent / "shared" / "faces" 
 MAX_WEIGHTS_BYTES = 2 * 1024 * 1024
 
 
-def test_the_shipped_policy_is_small_and_made_for_this_face():
+def test_the_shipped_policy_is_small_made_for_this_face_and_learnt_from_camera_labels():
     run = default_policy_dir()
     assert sorted(p.name for p in run.iterdir() if p.is_file()) == sorted([CONFIG_FILE, WEIGHTS_FILE])
     assert (run / WEIGHTS_FILE).stat().st_size <= MAX_WEIGHTS_BYTES
     config = RunConfig.read(run)
     assert config.spec_fingerprint == default_spec().fingerprint
-    assert config.model == "kan-attn"
+    assert config.readout == "pixels"  # the recipe in scripts/train_default_policy.sh
+    assert config.training["expression"]["forward_model"]["method"] == "direct"
     policy = load_policy(None)  # what every command loads when --policy is not given
-    assert policy.name == "default" and policy.kind == "kan-attn"
+    assert policy.name == "default" and policy.kind == config.model
 
 
 def test_another_robot_face_is_told_to_bring_its_own_policy():

@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from facetwin.agents.forward.landmark import LandmarkSettings
 
 OBJECTIVES = ("supervised", "expression")
+# The expression objective's forward model f(command) -> expression. "landmark": the landmark-structured teacher
+# and its student, fitted where the data has landmarks (else the direct one); "direct": the direct student alone,
+# whatever the data holds (the pixel-label recipe of docs/study.md).
+FORWARD_MODELS = ("landmark", "direct")
 
 
 @dataclass
@@ -90,6 +94,7 @@ class TrainConfig:
     max_samples: int | None = None  # train on a random subset of this many rows
     objective: str = "supervised"
     expression: ExpressionSettings | None = None
+    forward_model: str = "landmark"  # one of FORWARD_MODELS
     forward: ForwardSettings | None = None  # the direct forward model, fitted when the data has no landmarks
     landmark: LandmarkSettings | None = None  # the landmark teacher and its student, when it has them
     aggregation: AggregationSettings | None = None
@@ -98,6 +103,8 @@ class TrainConfig:
         check_kind(self.model)
         if self.objective not in OBJECTIVES:
             raise ValueError(f"unknown training objective {self.objective!r}; choose one of {', '.join(OBJECTIVES)}")
+        if self.forward_model not in FORWARD_MODELS:
+            raise ValueError(f"unknown forward model {self.forward_model!r}; choose one of {', '.join(FORWARD_MODELS)}")
         if self.objective == "expression" and self.model in CLOSED_FORM_KINDS:
             raise ValueError(f"the expression objective trains neural policies ({', '.join(NEURAL_KINDS)}); "
                              f"{self.model} is fitted in closed form: train it with objective 'supervised'")

@@ -81,7 +81,8 @@ def train_from_arrays(
     policy fine-tuned through it in expression space (expression_objective; `config.expression` and
     `config.forward` tune that pass and its forward model). With `landmarks` ((N, 478, >=2) pixels, as
     datasets record them) the forward model is the landmark-structured one (`landmark_forward`); a given
-    `forward` (another run's, on the same data, with its `teacher` if it has one) skips fitting one.
+    `forward` (another run's, on the same data, with its `teacher` if it has one) skips fitting one;
+    `config.forward_model` "direct" fits the direct model even where landmarks are given.
     `config.aggregation` rounds (`aggregation.py`) then query the twin through `query` where the policy goes,
     refit the forward models there and tune the policy again; every query counts as a twin sample in the config.
     """
@@ -100,6 +101,8 @@ def train_from_arrays(
         keep = np.sort(np.random.default_rng(settings.seed).choice(len(x), config.max_samples, replace=False))
         x, y, ep = x[keep], y[keep], None if ep is None else ep[keep]
         landmarks = None if landmarks is None else landmarks[keep]
+    if config.forward_model == "direct":
+        landmarks = None  # landmarks are what the teacher is fitted on; the direct model reads commands only
     train, val = split_validation(len(x), config.val_fraction, settings.seed, ep)
     torch.manual_seed(settings.seed)  # the initial weights too, so one config and one dataset give one policy
     policy_model = build_model(config.model, spec.n, servo_regions(spec), config.hparams)
@@ -184,7 +187,7 @@ def train_from_dataset(
 
     spec = default_spec() if spec is None else spec
     # landmarks feed the teacher: its fit, or its refit in aggregation rounds
-    teacher_needs = forward is None or (config.rounds > 0 and teacher is not None)
+    teacher_needs = config.forward_model == "landmark" and (forward is None or (config.rounds > 0 and teacher is not None))
     arrays = load_arrays(data_dir, landmarks=config.objective == "expression" and teacher_needs)
     recorded = getattr(arrays.info, "spec_fingerprint", None)
     if recorded and recorded != spec.fingerprint:

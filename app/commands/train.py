@@ -6,7 +6,7 @@ from pathlib import Path
 
 # the defaults live in these dataclasses and names (torch-free); the parser reads them, never restates them
 from facetwin.agents.policies.names import CLOSED_FORM_KINDS, MODEL_KINDS, NEURAL_KINDS
-from facetwin.agents.training.config import (OBJECTIVES, AggregationSettings, ExpressionSettings, FitSettings,
+from facetwin.agents.training.config import (FORWARD_MODELS, OBJECTIVES, AggregationSettings, ExpressionSettings, FitSettings,
                                              TrainConfig)
 from facetwin.app.cli import CLIError
 from facetwin.app.face_option import add_face_option, dataset_face_spec
@@ -46,6 +46,11 @@ def register(subparsers) -> None:
                    help="weight of the command loss on real pairs during the expression pass (holds the policy near "
                         "recorded commands; useful when the dataset has no landmarks and the forward model is a direct "
                         "fit; default %(default)s)")
+    p.add_argument("--forward-model", default=config.forward_model, choices=FORWARD_MODELS,
+                   help="expression objective: the forward model the policy is tuned through; landmark: the "
+                        "landmark-structured teacher and its direct student, fitted on the dataset's landmarks; "
+                        "direct: the direct student alone (the recipe that won on pixel labels, docs/study.md); "
+                        "default %(default)s")
     p.add_argument("--forward", type=Path, metavar="RUN_DIR",
                    help="use the forward model of an earlier expression-objective run on the same dataset instead of "
                         "fitting one (its forward.safetensors)")
@@ -142,7 +147,7 @@ def run(args) -> int:
     try:
         config = TrainConfig(
             model=args.model, hparams=hparams, objective=objective, val_fraction=args.val_fraction,
-            max_samples=args.max_samples, aggregation=aggregation,
+            max_samples=args.max_samples, aggregation=aggregation, forward_model=args.forward_model,
             fit=FitSettings(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patience=args.patience,
                             seed=seed, device=device, progress=progress),
             expression=ExpressionSettings(epochs=args.expression_epochs, anchor=args.anchor, seed=seed, device=device,
