@@ -29,12 +29,12 @@ def shared_faces(sub: str = "") -> Path:
     return base / sub if sub else base
 
 
-def shared_photo_targets(n: int, folder: str | Path | None = None) -> list[tuple[str, Expression]]:
-    """The first n photos with a face in `folder` (default: the shared photos), each as (file name, the
-    person's Expression read in image mode): the targets the benches search for."""
+def shared_photo_targets(n: int) -> list[tuple[str, Expression]]:
+    """The first n shared photos with a face, each as (file name, the person's Expression read in image mode):
+    the targets the benches search for."""
     from facetwin.perception import FacePerceiver, open_source
 
-    folder = shared_faces("images") if folder is None else Path(folder)
+    folder = shared_faces("images")
     found = []
     with open_source(str(folder)) as source, FacePerceiver(mode="image") as perceiver:
         for frame in source:

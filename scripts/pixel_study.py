@@ -47,7 +47,6 @@ SIZES: dict[str, dict[str, dict]] = {
               "mlp": {"hidden": [448, 448]}},
 }
 RECIPES = ("expression", "supervised")
-VIDEO_SUFFIXES = (".mp4", ".flv", ".avi", ".mov", ".mkv", ".webm")
 
 
 def parameter_count(kind: str, hparams: dict) -> int:
@@ -119,8 +118,6 @@ def fit_shared_forward(data, out: Path):
 
 def train_one(data, kind: str, size: str, seed: int, recipe: str, forward, run_dir: Path, epochs: int,
               expression_epochs: int) -> dict:
-    import torch
-
     from facetwin.agents.training.config import ExpressionSettings, FitSettings, TrainConfig
     from facetwin.agents.training.train import train_from_arrays
 
@@ -130,9 +127,6 @@ def train_one(data, kind: str, size: str, seed: int, recipe: str, forward, run_d
     fit = FitSettings(epochs=epochs, seed=seed, device="cpu", progress=False)
     config = TrainConfig(model=kind, hparams=SIZES[size][kind], fit=fit, objective=recipe if recipe == "expression" else "supervised",
                          expression=ExpressionSettings(epochs=expression_epochs, seed=seed, device="cpu", progress=False))
-    # train_from_arrays seeds the data order and split, not the initial weights, which come from torch's global
-    # generator: seed it here so that a run is the same whatever ran before it in this process
-    torch.manual_seed(seed)
     start = time.perf_counter()
     result = train_from_arrays(data.expression, data.action, config, episode_index=data.episode_index,
                                forward=forward if recipe == "expression" else None, out_dir=run_dir,
@@ -150,6 +144,7 @@ def train_one(data, kind: str, size: str, seed: int, recipe: str, forward, run_d
 
 def face_sets(stride: int) -> list[tuple[str, Path, int]]:
     from facetwin.human_faces import shared_faces
+    from facetwin.perception.sources import VIDEO_SUFFIXES
 
     sets = [("photos", shared_faces("images"), 1)]
     videos = sorted(p for p in shared_faces("videos").iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)

@@ -9,7 +9,8 @@ today: one face at a time on one FaceTwin, candidate after candidate settled, ea
 `bench camera`'s `_Today`).
 lockstep: every face's searches in step on one BatchTwin of faces x population worlds (`oracle_lockstep`), the
 fast warm start and then the pixel search, each round one `PixelReadout` batch spread over `WORKERS` processes;
-once per engine of `VARIANTS` (MediaPipe, and LiteRT from the twin's tracking crop).
+once per engine of `ENGINES` (MediaPipe, and LiteRT from the twin's tracking crop), each read as
+`facetwin eval --pixels --readout-engine` reads it (`closed_loop.oracle_readout`).
 
 Seconds a face are wall time of the searches; opening the readout's workers and building the BatchTwin are
 one-off costs, reported apart as `setup_s`. CPU seconds a face count every thread and readout worker: on a
@@ -25,27 +26,26 @@ import time
 
 import numpy as np
 
+from facetwin.agents.evaluation.closed_loop import oracle_readout
 from facetwin.agents.evaluation.metrics import expression_error
 from facetwin.agents.evaluation.oracle import (
     DEFAULT_BUDGET,
     DEFAULT_PIXEL_BUDGET,
     OracleConfig,
     optimise,
+    optimise_through_pixels,
     reach,
 )
 from facetwin.agents.evaluation.oracle_lockstep import lockstep_batch, optimise_through_pixels_lockstep
 from facetwin.app.bench.camera import _Today
 from facetwin.expression import Expression
 from facetwin.human_faces import shared_photo_targets
-from facetwin.sim.pixel_readout import PixelReadout
-from facetwin.sim.render import CAMERA
 from facetwin.sim.twin import FaceTwin
 
 FAST_BUDGET = DEFAULT_BUDGET  # the warm start `facetwin eval --pixels` runs
 WORKERS = min(2, os.cpu_count() or 1)  # one readout process per core of the 2-core machine the target is set on
-SIZE = 512
-# The lockstep's readouts: (engine, crop) for MediaPipe, the reference, and LiteRT from the twin's own tracking crop.
-VARIANTS = (("mediapipe", "detector"), ("litert", "twin"))
+# The lockstep's engines: MediaPipe, the reference, and LiteRT (which reads from the twin's own tracking crop).
+ENGINES = ("mediapipe", "litert")
 
 
 class _Counted:
@@ -76,17 +76,16 @@ def run(quick: bool = False) -> dict:
         (neutral,) = today.read(neutral_pose)  # the first read opens the GL context and landmarker graph: kept out
         optimise(twin, people[0], config=OracleConfig(budget=30))  # cma's import, LiteRT's first call
         lockstep = {}
-        for engine, crop in VARIANTS:
-            lockstep[engine] = _lockstep(twin, people, configs, fast_budget, engine, crop)
+        for engine in ENGINES:
+            lockstep[engine] = _lockstep(twin, people, configs, fast_budget, engine)
             load[f"after_lockstep_{engine}"] = os.getloadavg()[0]
 
         rows, found, cpu0 = [], [], time.process_time()
         for name, target, config in zip(names, people, configs):
             t0 = time.perf_counter()
-            warm = optimise(twin, target, config=OracleConfig(budget=fast_budget, seed=config.seed))
-            t1 = time.perf_counter()
-            found.append(optimise(twin, target, {"fast_oracle": warm.command}, config, readout=today))
-            rows.append({"face": name, "today_s": time.perf_counter() - t0, "today_fast_s": t1 - t0,
+            warm, pixel = optimise_through_pixels(twin, target, today, config=config, fast_budget=fast_budget)
+            found.append(pixel)
+            rows.append({"face": name, "today_s": time.perf_counter() - t0, "today_fast_s": warm.seconds,
                          "neutral_mae": expression_error(target, neutral).blendshape_mae})
         today_cpu_s = time.process_time() - cpu0
         load["end"] = os.getloadavg()[0]
@@ -120,7 +119,6 @@ def run(quick: bool = False) -> dict:
         gaps = [r[f"lockstep_{engine}_mae"] - r["today_mae"] for r in rows]
         out[f"lockstep_{engine}"] = {
             **side,
-            "crop": dict(VARIANTS)[engine],
             "speedup": today_s / side["s_per_face"],
             "pixel_speedup": (today_s - today_fast_s) / side["pixel_s_per_face"],
             "cpu_ratio": (today_cpu_s / n) / side["cpu_s_per_face"],
@@ -134,12 +132,11 @@ def run(quick: bool = False) -> dict:
     return out
 
 
-def _lockstep(twin: FaceTwin, people: list[Expression], configs: list[OracleConfig], fast_budget: int, engine: str,
-              crop: str) -> dict:
+def _lockstep(twin: FaceTwin, people: list[Expression], configs: list[OracleConfig], fast_budget: int,
+              engine: str) -> dict:
     """Every face's oracle in lockstep, read through `engine`: seconds and CPU seconds a face, and the results."""
     t0 = time.perf_counter()
-    readout = PixelReadout(twin.model, engine=engine, size=SIZE, camera=CAMERA, bundle=twin.bundle, workers=WORKERS,
-                           crop=crop)
+    readout = oracle_readout(twin, engine, WORKERS)
     batch = lockstep_batch(len(people), twin.spec)
     try:
         readout.read(twin.data.qpos.copy()[None])  # the workers' first read opens their GL contexts and engines
@@ -152,7 +149,8 @@ def _lockstep(twin: FaceTwin, people: list[Expression], configs: list[OracleConf
         batch.close()
         readout.close()
     n, fast_s = len(people), sum(fast.seconds for fast, _ in results)
-    return {"s_per_face": wall_s / n, "fast_s_per_face": fast_s / n, "pixel_s_per_face": (wall_s - fast_s) / n,
+    return {"crop": readout.crop, "s_per_face": wall_s / n, "fast_s_per_face": fast_s / n,
+            "pixel_s_per_face": (wall_s - fast_s) / n,
             "cpu_s_per_face": cpu_s / n, "read_wall_s_per_face": counted.wall_s / n, "setup_s": setup_s,
             "results": results}
 

@@ -20,7 +20,7 @@ import torch
 from facetwin.perception.torch_landmarker import constants as C
 
 
-def _xp(array):
+def array_module(array):
     """The array's library: the formulas below run on NumPy arrays (LiteRT's engine, on the CPU) and on
     torch tensors (the torch engine, on its device) alike."""
     return torch if isinstance(array, torch.Tensor) else np
@@ -54,7 +54,7 @@ class Crops:
         u = 0 is the crop's left edge, not a pixel centre: ImageToTensorCalculator maps the rect's
         corners to the output tensor's corners.
         """
-        xp = _xp(self.center)
+        xp = array_module(self.center)
         shape = (-1,) + (1,) * (max(u.ndim, v.ndim) - 1)
         lx = (u - 0.5) * self.size[:, 0].reshape(shape)
         ly = (v - 0.5) * self.size[:, 1].reshape(shape)
@@ -65,17 +65,17 @@ class Crops:
 
 
 def normalize_radians(angle):
-    return angle - 2 * math.pi * _xp(angle).floor((angle + math.pi) / (2 * math.pi))
+    return angle - 2 * math.pi * array_module(angle).floor((angle + math.pi) / (2 * math.pi))
 
 
 def _rotation(start, end):
     """MediaPipe's ComputeRotation: the angle that levels start -> end (pixels), target angle 0."""
-    return normalize_radians(-_xp(start).arctan2(-(end[:, 1] - start[:, 1]), end[:, 0] - start[:, 0]))
+    return normalize_radians(-array_module(start).arctan2(-(end[:, 1] - start[:, 1]), end[:, 0] - start[:, 0]))
 
 
 def _pixels(xy, width: int, height: int):
     """(..., 2) normalised x, y -> pixels of a width x height frame."""
-    return _xp(xy).stack([xy[..., 0] * width, xy[..., 1] * height], axis=-1)
+    return array_module(xy).stack([xy[..., 0] * width, xy[..., 1] * height], axis=-1)
 
 
 def letterbox(n: int, width: int, height: int) -> Crops:
@@ -101,7 +101,7 @@ def from_detections(boxes, keypoints, width: int, height: int) -> Crops:
 
 def from_landmarks(landmarks, width: int, height: int) -> Crops:
     """(N, 478, >=2) normalised landmarks of a previous frame -> the crops MediaPipe tracks them with."""
-    xp = _xp(landmarks)
+    xp = array_module(landmarks)
     xy = _pixels(landmarks[..., :2], width, height)
     low, high = xp.amin(xy, axis=1), xp.amax(xy, axis=1)
     center = 0.5 * (low + high)

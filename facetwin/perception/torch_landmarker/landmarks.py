@@ -8,12 +8,11 @@ frame's width and height as MediaPipe returns them; the presence logit through a
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
 from facetwin.perception.torch_landmarker import constants as C
-from facetwin.perception.torch_landmarker.crops import Crops
+from facetwin.perception.torch_landmarker.crops import Crops, array_module
 from facetwin.perception.torch_landmarker.tflite_graph import TfliteGraph
 from facetwin.perception.torch_landmarker.warp import warp
 
@@ -38,7 +37,7 @@ class LandmarkModel(nn.Module):
 def to_frame(raw, crops: Crops, width: int, height: int):
     """The network's (N, 1434) x, y, z in crop pixels -> (N, 478, 3) normalised frame landmarks
     (LandmarkProjectionCalculator). A torch tensor or a NumPy array (``facetwin.perception.litert_landmarker``)."""
-    xp = torch if isinstance(raw, torch.Tensor) else np
+    xp = array_module(raw)
     local = raw.reshape(-1, C.NUM_LANDMARKS, 3) / C.LANDMARKS_SIZE  # crop-normalised x, y, z
     if xp is torch:
         crops = crops.to(local.device)
