@@ -51,7 +51,9 @@ class CollectConfig:
     frames_per_episode: int = DEFAULT_FRAMES_PER_EPISODE
     fps: int = DEFAULT_FPS
     render_size: int | None = None  # square renders stored as mp4 under videos/, or none
-    readout: str = "fast"  # how each frame's expression is read: fast, or pixels (sim/pixel_labels.py)
+    # how each frame's expression is read: pixels, as a camera sees the face (sim/pixel_labels.py), the only label
+    # the real face has; or fast, the twin's own landmarks, for quick datasets and the batch backend
+    readout: str = "pixels"
 
     def __post_init__(self):
         if self.strategy not in STRATEGIES:
@@ -317,7 +319,8 @@ def collect(
     if engine.backend == "batch" and config.render_size:
         raise ValueError("the batch backend reads the fast path only; collect renders with the sim backend")
     if engine.backend == "batch" and config.readout != "fast":
-        raise ValueError("the batch backend reads the fast path only; collect pixel labels with the sim backend")
+        raise ValueError("the batch backend reads the fast path only: add --readout fast (readout='fast'), or "
+                         "collect pixel labels with the sim backend")
     if engine.ray is not None:
         from facetwin.sim.ray_collect import connect
 

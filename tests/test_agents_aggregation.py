@@ -43,8 +43,8 @@ def recorded(twin, query):
 @pytest.fixture(scope="module")
 def expression_run(recorded):
     c, e, lm = recorded
-    config = TrainConfig(model="mlp", objective="expression", landmark=SMALL, fit=FitSettings(epochs=20, progress=False),
-                         expression=ExpressionSettings(epochs=5, progress=False))
+    config = TrainConfig(model="mlp", objective="expression", forward_model="landmark", landmark=SMALL,
+                         fit=FitSettings(epochs=20, progress=False), expression=ExpressionSettings(epochs=5, progress=False))
     return train_from_arrays(e, c, config, landmarks=lm)
 
 
@@ -78,8 +78,9 @@ def test_every_twin_query_is_counted_in_the_runs_data_budget(recorded, query, tm
     c, e, lm = recorded
     tiny = LandmarkSettings(hidden=(64,), epochs=2, distil_samples=500, distil_hidden=(64,), distil_epochs=2)
     rounds = AggregationSettings(rounds=2, targets=20, distil_samples=200, teacher_epochs=1, distil_epochs=1, policy_epochs=1)
-    config = TrainConfig(model="mlp", objective="expression", landmark=tiny, fit=FitSettings(epochs=1, progress=False),
-                         expression=ExpressionSettings(epochs=1, progress=False), aggregation=rounds)
+    config = TrainConfig(model="mlp", objective="expression", forward_model="landmark", landmark=tiny,
+                         fit=FitSettings(epochs=1, progress=False), expression=ExpressionSettings(epochs=1, progress=False),
+                         aggregation=rounds)
     result = train_from_arrays(e, c, config, landmarks=lm, out_dir=tmp_path / "run", query=query)
     record = json.loads((result.run_dir / "config.json").read_text())["training"]["aggregation"]
     assert [r["queries"] for r in record["rounds"]] == [40, 40]
@@ -129,3 +130,47 @@ def test_train_cli_settles_the_rounds_queries_on_a_batched_twin_when_asked(recor
     assert training["aggregation"]["settings"]["query_worlds"] == 5
     assert main([*common, "--query-worlds", "-1", "--out", str(tmp_path / "bad")]) != 0
     assert "--query-worlds" in capsys.readouterr().err
+
+
+def test_renders_without_a_face_are_left_out_of_a_round_and_counted(recorded, query, tmp_path):
+    c, e, lm = recorded
+
+    def every_third_unread(commands):
+        expressions, landmarks = query(commands)
+        expressions[::3], landmarks[::3] = np.nan, np.nan  # as the pixel readout marks a render with no face found
+        return expressions, landmarks
+
+    rounds = AggregationSettings(rounds=1, targets=12, distil_epochs=1, policy_epochs=1)
+    config = TrainConfig(model="mlp", objective="expression", forward_model="direct", aggregation=rounds,
+                         fit=FitSettings(epochs=1, progress=False), expression=ExpressionSettings(epochs=1, progress=False))
+    result = train_from_arrays(e, c, config, out_dir=tmp_path / "run", query=every_third_unread)
+    (only,) = result.aggregation
+    assert only.queries == 24 and only.unread == 8
+    assert np.isfinite([only.policy_twin_loss, only.refined_twin_loss, only.student_error]).all()
+    assert all(torch.isfinite(p).all() for p in result.expression.forward.parameters())  # no NaN reached a refit
+
+    def nothing_read(commands):
+        expressions, landmarks = query(commands)
+        return np.full_like(expressions, np.nan), np.full_like(landmarks, np.nan)
+
+    with pytest.raises(ValueError, match="found no face in any of the 24 renders"):
+        train_from_arrays(e, c, config, query=nothing_read)
+
+
+def test_the_pixel_query_marks_a_render_without_a_face_unread(monkeypatch):
+    from facetwin.expression import Expression
+    from facetwin.sim.twin import FaceTwin
+
+    class EveryOtherRenderFaceless:
+        def read(self, poses):
+            seen = Expression(blendshapes=np.full(52, 0.5, np.float32), head=np.zeros(3, np.float32),
+                              landmarks=np.ones((478, 3), np.float32))
+            return [seen if i % 2 == 0 else Expression.empty() for i in range(len(poses))]
+
+    monkeypatch.setattr(FaceTwin, "pixel_readout", lambda self, *a, **k: EveryOtherRenderFaceless())
+    query = twin_query(readout="pixels")
+    commands = np.zeros((4, 25), np.float32)
+    expressions, landmarks = query(commands)
+    assert expressions.shape == (4, 55) and landmarks.shape == (4, 478, 3)
+    assert np.isnan(expressions[1::2]).all() and np.isnan(landmarks[1::2]).all()
+    assert np.isfinite(expressions[::2]).all() and np.isfinite(landmarks[::2]).all()

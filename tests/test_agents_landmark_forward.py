@@ -137,8 +137,8 @@ def test_a_saved_teacher_loads_back_and_refining_through_it_brings_the_twin_clos
 def test_an_expression_run_on_landmarked_data_keeps_its_teacher_for_refinement(pairs, tmp_path):
     (c, e, lm), _ = pairs
     tiny = LandmarkSettings(hidden=(64,), epochs=3, batch_size=128, distil_samples=800, distil_hidden=(64,), distil_epochs=2)
-    config = TrainConfig(model="mlp", objective="expression", fit=FitSettings(epochs=2, progress=False),
-                         expression=ExpressionSettings(epochs=1, progress=False), landmark=tiny)
+    config = TrainConfig(model="mlp", objective="expression", forward_model="landmark", landmark=tiny,
+                         fit=FitSettings(epochs=2, progress=False), expression=ExpressionSettings(epochs=1, progress=False))
     result = train_from_arrays(e, c, config, landmarks=lm, out_dir=tmp_path / "run")
     assert (result.run_dir / TEACHER_WEIGHTS_FILE).is_file()
     policy = load_run_policy(result.run_dir, refine_steps=2, refine_through="teacher")
@@ -162,5 +162,5 @@ def test_the_direct_forward_model_can_be_chosen_on_landmarked_data(pairs, tmp_pa
     result = train_from_arrays(e, c, config, landmarks=lm, out_dir=tmp_path / "run")
     assert result.expression.forward_score.method == "direct" and result.expression.teacher is None
     assert not (result.run_dir / TEACHER_WEIGHTS_FILE).exists()
-    with pytest.raises(ValueError, match="unknown forward model 'teacher'; choose one of landmark, direct"):
+    with pytest.raises(ValueError, match="unknown forward model 'teacher'; choose one of direct, landmark"):
         TrainConfig(forward_model="teacher")

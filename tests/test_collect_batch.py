@@ -13,7 +13,7 @@ import pytest
 from facetwin.dataset import load_arrays
 from facetwin.sim.collector import CollectConfig, Engine, collect
 
-CONFIG = CollectConfig(frames_per_episode=20, seed=3)
+CONFIG = CollectConfig(frames_per_episode=20, seed=3, readout="fast")
 EPISODES = 4
 BLENDSHAPE_TOL = 1e-6
 LANDMARK_TOL_PX = 1e-4
@@ -51,7 +51,7 @@ def test_a_batch_resume_continues_where_the_sim_run_stopped(both, tmp_path):
 
 def test_what_the_batch_backend_cannot_do_is_named(tmp_path):
     with pytest.raises(ValueError, match="fast path only.*sim backend"):
-        collect(tmp_path / "r", 1, CollectConfig(render_size=64), progress=False, engine=Engine("batch"))
+        collect(tmp_path / "r", 1, CollectConfig(render_size=64, readout="fast"), progress=False, engine=Engine("batch"))
     with pytest.raises(ValueError, match="batch backend already uses every core"):
         collect(tmp_path / "w", 2, CONFIG, workers=2, progress=False, engine=Engine("batch"))
     with pytest.raises(ValueError, match="at least 1"):
@@ -66,7 +66,7 @@ def test_the_cli_collects_with_the_batch_backend(both, tmp_path, capsys):
     sim, _ = both
     out = tmp_path / "cli"
     argv = ["collect", "--backend", "batch", "--batch-worlds", "1", "--episodes", "1", "--frames-per-episode",
-            str(CONFIG.frames_per_episode), "--seed", str(CONFIG.seed), "--out", str(out), "--no-progress"]
+            str(CONFIG.frames_per_episode), "--seed", str(CONFIG.seed), "--readout", "fast", "--out", str(out), "--no-progress"]
     assert main(argv) == 0
     got = load_arrays(out)
     np.testing.assert_allclose(got.expression, sim.expression[: len(got.expression)], atol=BLENDSHAPE_TOL, rtol=0)
@@ -75,3 +75,6 @@ def test_the_cli_collects_with_the_batch_backend(both, tmp_path, capsys):
     assert "add --backend batch" in capsys.readouterr().err
     assert main(["collect", "--backend", "batch", "--workers", "2", "--episodes", "1", "--out", str(tmp_path / "y")]) == 2
     assert "every core" in capsys.readouterr().err
+    # the batch backend reads the fast path only; collect's default is the camera's
+    assert main(["collect", "--backend", "batch", "--episodes", "1", "--out", str(tmp_path / "z")]) == 2
+    assert "add --readout fast" in capsys.readouterr().err and not (tmp_path / "z").exists()

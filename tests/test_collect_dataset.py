@@ -20,9 +20,10 @@ def same_rows(a, b) -> bool:
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    """The CLI's dataset: 3 expert episodes of 20 frames, seed 0, one process."""
+    """The CLI's dataset: 3 expert episodes of 20 frames, seed 0, one process, read on the fast path."""
     out = tmp_path_factory.mktemp("collect") / "ref"
-    argv = ["collect", "--backend", "sim", "--episodes", str(EPISODES), "--frames-per-episode", str(FRAMES), "--out", str(out), "--no-progress"]
+    argv = ["collect", "--backend", "sim", "--episodes", str(EPISODES), "--frames-per-episode", str(FRAMES), "--readout", "fast",
+            "--out", str(out), "--no-progress"]
     assert main(argv) == 0
     return out
 
@@ -55,27 +56,27 @@ def test_rows_are_observations_of_a_moving_face_with_consistent_indices(referenc
 
 
 def test_collection_settings_are_recorded_with_the_dataset(reference):
-    assert read_collection_config(reference) == CollectConfig("expert", 0, FRAMES, 30, None)
+    assert read_collection_config(reference) == CollectConfig("expert", 0, FRAMES, 30, None, "fast")
     assert "expert motion strategy (seed 0)" in (reference / "README.md").read_text()
 
 
 def test_same_seed_gives_identical_rows_and_another_seed_does_not(reference, tmp_path):
-    config = CollectConfig(frames_per_episode=FRAMES)
+    config = CollectConfig(frames_per_episode=FRAMES, readout="fast")
     collect(tmp_path / "again", EPISODES, config, progress=False)
-    collect(tmp_path / "seed1", EPISODES, CollectConfig(seed=1, frames_per_episode=FRAMES), progress=False)
+    collect(tmp_path / "seed1", EPISODES, CollectConfig(seed=1, frames_per_episode=FRAMES, readout="fast"), progress=False)
     ref = load_arrays(reference)
     assert same_rows(load_arrays(tmp_path / "again"), ref)
     assert not np.array_equal(load_arrays(tmp_path / "seed1").action, ref.action)
 
 
 def test_two_workers_write_the_rows_of_one(reference, tmp_path):
-    result = collect(tmp_path / "two", EPISODES, CollectConfig(frames_per_episode=FRAMES), workers=2, progress=False)
+    result = collect(tmp_path / "two", EPISODES, CollectConfig(frames_per_episode=FRAMES, readout="fast"), workers=2, progress=False)
     assert result.episodes_added == EPISODES
     assert same_rows(load_arrays(tmp_path / "two"), load_arrays(reference))
 
 
 def test_babble_strategy_collects_too(tmp_path):
-    collect(tmp_path / "babble", 1, CollectConfig(strategy="babble", frames_per_episode=10), progress=False)
+    collect(tmp_path / "babble", 1, CollectConfig(strategy="babble", frames_per_episode=10, readout="fast"), progress=False)
     assert check(tmp_path / "babble").ok
     assert read_collection_config(tmp_path / "babble").strategy == "babble"
 
@@ -93,7 +94,8 @@ def test_real_backend_points_at_the_real_collector(tmp_path, capsys):
 
 
 def test_existing_dataset_needs_resume_and_resume_needs_the_same_settings(reference, capsys):
-    argv = ["collect", "--episodes", "4", "--frames-per-episode", str(FRAMES), "--out", str(reference), "--no-progress"]
+    argv = ["collect", "--episodes", "4", "--frames-per-episode", str(FRAMES), "--readout", "fast", "--out", str(reference),
+            "--no-progress"]
     assert main(argv) == 2
     assert "resume" in capsys.readouterr().err
     assert main(argv + ["--resume", "--seed", "7"]) == 2

@@ -23,7 +23,7 @@ from facetwin.sim.collector import CollectConfig, CollectionInterrupted, Engine,
 
 ray = pytest.importorskip("ray", reason="Ray is the ray extra: pip install 'facetwin[ray]'")
 
-CONFIG = CollectConfig(frames_per_episode=60, seed=5)
+CONFIG = CollectConfig(frames_per_episode=60, seed=5, readout="fast")
 EPISODES = 10
 TASK_TITLE = b"ray::collect_group"  # Ray names a worker process after the task it is running
 

@@ -18,7 +18,7 @@ from facetwin.sim import collector as collector_module
 from facetwin.sim.collector import CollectConfig, collect
 
 EPISODES, FRAMES, CHUNK = 8, 20, 40  # a data file commits every 2 episodes
-CONFIG = CollectConfig(frames_per_episode=FRAMES)
+CONFIG = CollectConfig(frames_per_episode=FRAMES, readout="fast")
 ROWS = ("action", "state", "expression", "landmarks", "episode_index", "frame_index", "timestamp", "index", "task_index")
 
 
@@ -47,8 +47,8 @@ def committed_episodes(root) -> int:
 
 def test_sigkill_mid_run_then_resume_gives_the_uninterrupted_rows(tmp_path, uninterrupted):
     out = tmp_path / "killed"
-    argv = ["collect", "--episodes", str(EPISODES), "--frames-per-episode", str(FRAMES), "--out", str(out),
-            "--chunk-frames", str(CHUNK), "--no-progress"]
+    argv = ["collect", "--episodes", str(EPISODES), "--frames-per-episode", str(FRAMES), "--readout", "fast",
+            "--out", str(out), "--chunk-frames", str(CHUNK), "--no-progress"]
     proc = subprocess.Popen([sys.executable, "-m", "facetwin.app.cli", *argv], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
@@ -85,6 +85,6 @@ def test_a_failure_mid_episode_keeps_whole_episodes_and_resume_completes_them(tm
 
 def test_resuming_a_complete_dataset_adds_nothing(tmp_path):
     out = tmp_path / "done"
-    collect(out, 1, CollectConfig(frames_per_episode=5), progress=False)
-    result = collect(out, 1, CollectConfig(frames_per_episode=5), resume=True, progress=False)
+    collect(out, 1, CollectConfig(frames_per_episode=5, readout="fast"), progress=False)
+    result = collect(out, 1, CollectConfig(frames_per_episode=5, readout="fast"), resume=True, progress=False)
     assert (result.episodes_added, result.episodes_total) == (0, 1)

@@ -34,7 +34,7 @@ def humans(faces, tmp_path_factory):
 @pytest.fixture(scope="module")
 def twin_dataset(tmp_path_factory):
     out = tmp_path_factory.mktemp("cov") / "expert"
-    collect(out, 2, CollectConfig(frames_per_episode=15), progress=False)
+    collect(out, 2, CollectConfig(frames_per_episode=15, readout="fast"), progress=False)
     return out
 
 

@@ -24,9 +24,37 @@ def test_the_shipped_policy_is_small_made_for_this_face_and_learnt_from_camera_l
     config = RunConfig.read(run)
     assert config.spec_fingerprint == default_spec().fingerprint
     assert config.readout == "pixels"  # the recipe in scripts/train_default_policy.sh
-    assert config.training["expression"]["forward_model"]["method"] == "direct"
+    assert config.training["aggregation"]["twin_queries"] > 0  # the twin read through pixels where the policy goes
     policy = load_policy(None)  # what every command loads when --policy is not given
     assert policy.name == "default" and policy.kind == config.model
+
+
+# what a run's record keeps of its settings that is not part of the recipe: where and how it ran
+HOW_IT_RAN = ("seed", "device", "progress")
+
+
+def recipe(settings) -> dict:
+    """The settings that make the policy, as a run's config.json records them (tuples become lists)."""
+    from dataclasses import asdict, is_dataclass
+
+    record = json.loads(json.dumps(asdict(settings) if is_dataclass(settings) else settings))
+    return {k: v for k, v in record.items() if k not in HOW_IT_RAN}
+
+
+def test_the_shipped_policy_is_what_collect_and_train_make_with_their_defaults():
+    from facetwin.agents.policies.kinds import DEFAULT_HPARAMS
+    from facetwin.agents.training.config import AggregationSettings, ExpressionSettings, FitSettings, TrainConfig
+    from facetwin.sim.collector import CollectConfig
+
+    config = RunConfig.read(default_policy_dir())
+    training = config.training
+    assert config.readout == CollectConfig().readout
+    assert config.model == TrainConfig().model and config.hparams == DEFAULT_HPARAMS[config.model]
+    assert recipe(training["settings"]) == recipe(FitSettings())
+    assert training["objective"] == "expression"  # `--objective auto` for a neural kind
+    assert recipe(training["expression"]["settings"]) == recipe(ExpressionSettings())
+    assert training["expression"]["forward_model"]["method"] == TrainConfig().forward_model
+    assert recipe(training["aggregation"]["settings"]) == recipe(AggregationSettings())
 
 
 def test_another_robot_face_is_told_to_bring_its_own_policy():

@@ -125,8 +125,8 @@ def test_a_dataset_or_a_run_for_one_face_is_refused_by_the_other(tmp_path, faces
     from facetwin.agents.training.checkpoint import SpecMismatchError, load_run_policy
 
     data, run = tmp_path / "data", tmp_path / "run"
-    assert main(["collect", "--face", "eva", "--episodes", "2", "--frames-per-episode", "10", "--out", str(data),
-                 "--no-progress"]) == 0
+    assert main(["collect", "--face", "eva", "--episodes", "2", "--frames-per-episode", "10", "--readout", "fast",
+                 "--out", str(data), "--no-progress"]) == 0
     assert main(["train", "--data", str(data), "--face", "rena", "--model", "linear", "--out", str(tmp_path / "x")]) == 2
     assert "dataset" in (err := capsys.readouterr().err) and "recorded on face 'eva', not 'rena'" in err
     assert main(["train", "--data", str(data), "--model", "linear", "--out", str(run), "--no-progress"]) == 0

@@ -337,7 +337,7 @@ def test_disk_full_mid_commit_loses_nothing_committed_and_resume_completes(tmp_p
 def test_collect_cli_on_a_full_disk_exits_2_in_one_line_and_resume_gives_the_uninterrupted_rows(tmp_path, monkeypatch, capsys):
     from facetwin.dataset import atomic
 
-    argv = ["collect", "--episodes", "4", "--frames-per-episode", "5", "--chunk-frames", "5", "--no-progress"]
+    argv = ["collect", "--episodes", "4", "--frames-per-episode", "5", "--readout", "fast", "--chunk-frames", "5", "--no-progress"]
     assert main([*argv, "--out", str(tmp_path / "whole")]) == 0
     out = tmp_path / "full"
     real_parquet, data_writes = atomic.pq.write_table, []

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from facetwin.expression import ACTIVE_BLENDSHAPES, N_BLENDSHAPES
+from facetwin.expression import ACTIVE_BLENDSHAPES, N_BLENDSHAPES, N_LANDMARKS
 
 from facetwin.agents.forward.expression_objective import Coupling, ExpressionSettings, TargetMix, TargetSampler
 from facetwin.agents.forward.direct import ForwardModel, expression_loss
@@ -33,13 +33,15 @@ from facetwin.agents.training.config import AggregationSettings  # torch-free, f
 from facetwin.agents.evaluation.oracle import reach
 from facetwin.agents.forward.refine import Refiner
 
-# commands (N, S) in [-1, 1], coupling-limited -> (expressions (N, 55), landmarks (N, 478, 3) pixels)
+# commands (N, S) in [-1, 1], coupling-limited -> (expressions (N, 55), landmarks (N, 478, 3) pixels); a row the
+# readout could not read (no face found in its render) is NaN, and the rounds leave it out
 TwinQuery = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 @dataclass
 class AggregationRound:
     queries: int
+    unread: int  # of those, the renders in which the landmarker found no face: left out of the refits
     policy_twin_loss: float  # the twin's blendshape MAE to this round's targets at the policy's answers
     refined_twin_loss: float  # ... at those answers refined through the student
     teacher_error: float  # blendshape MAE of the teacher against the twin at the queried commands, before refitting
@@ -63,12 +65,10 @@ def twin_query(spec=None, bundle=None, readout: str = "fast") -> TwinQuery:
                 reach(twin, c)
                 poses.append(twin.data.qpos.copy())
             reached = twin.pixel_readout().read(np.array(poses))
-            lost = sum(not e.face_found for e in reached)
-            if lost:  # a row of zeros would teach the forward models a face that was never seen
-                raise ValueError(f"the landmarker found no face in {lost} of {len(reached)} renders of the twin at the "
-                                 "policy's answers; train this pixel dataset with --aggregate-rounds 0")
-        return (np.asarray([e.vector for e in reached], np.float32),
-                np.asarray([e.landmarks for e in reached], np.float32))
+        # a row of zeros would teach the forward models a face that was never seen: NaN marks it unread
+        unread = np.full((N_LANDMARKS, 3), np.nan, np.float32)
+        return (np.asarray([e.vector if e.face_found else np.full_like(e.vector, np.nan) for e in reached], np.float32),
+                np.asarray([e.landmarks if e.face_found else unread for e in reached], np.float32))
 
     return query
 
@@ -97,8 +97,14 @@ def aggregate(model, forward: ForwardModel, teacher: LandmarkForward | None, cou
         refined = Refiner(forward, coupling, settings.refine_steps)(targets, answer)
         commands = np.concatenate([answer, refined])
         expressions, queried_landmarks = query(commands)
-        n = len(targets)
-        twin_loss = lambda e: float(np.abs(e[:, act] - targets[:, act]).mean())  # noqa: E731
+        n, read = len(targets), ~np.isnan(expressions).any(axis=1)
+        if not read.any():
+            raise ValueError(f"the twin's readout found no face in any of the {len(commands)} renders at the policy's "
+                             "answers; check the landmarker bundle, or train with --aggregate-rounds 0")
+        queried = commands
+        commands, expressions, queried_landmarks = commands[read], expressions[read], queried_landmarks[read]
+        answered, refined_read = read[:n], read[n:]
+        twin_loss = lambda e, t: float(np.abs(e[:, act] - t[:, act]).mean()) if len(e) else float("nan")  # noqa: E731
         with torch.no_grad():
             c = torch.as_tensor(commands)
             teacher_error = float("nan") if teacher is None else _blendshape_error(label(teacher, c), expressions, act)
@@ -114,7 +120,10 @@ def aggregate(model, forward: ForwardModel, teacher: LandmarkForward | None, cou
         epochs = min(settings.policy_epochs, expression_settings.epochs)
         model.fit_expression(forward, coupling, x, y, x_val, y_val,
                              replace(expression_settings, epochs=epochs, lr=settings.lr, grid_update_epochs=()), mix)
-        rounds.append(AggregationRound(len(commands), twin_loss(expressions[:n]), twin_loss(expressions[n:]),
+        n_answered = int(answered.sum())
+        rounds.append(AggregationRound(len(queried), int((~read).sum()),
+                                       twin_loss(expressions[:n_answered], targets[answered]),
+                                       twin_loss(expressions[n_answered:], targets[refined_read]),
                                        teacher_error, student_error, round(time.perf_counter() - start, 3)))
     return rounds
 

@@ -18,10 +18,11 @@ if TYPE_CHECKING:
     from facetwin.agents.forward.landmark import LandmarkSettings
 
 OBJECTIVES = ("supervised", "expression")
-# The expression objective's forward model f(command) -> expression. "landmark": the landmark-structured teacher
-# and its student, fitted where the data has landmarks (else the direct one); "direct": the direct student alone,
-# whatever the data holds (the pixel-label recipe of docs/study.md).
-FORWARD_MODELS = ("landmark", "direct")
+# The expression objective's forward model f(command) -> expression. "direct": the direct student alone, whatever
+# the data holds, the default because it read better on camera labels (docs/study.md); "landmark": the
+# landmark-structured teacher and its student, fitted where the data has landmarks (the fast-label recipe of
+# docs/results.md).
+FORWARD_MODELS = ("direct", "landmark")
 
 
 @dataclass
@@ -94,7 +95,7 @@ class TrainConfig:
     max_samples: int | None = None  # train on a random subset of this many rows
     objective: str = "supervised"
     expression: ExpressionSettings | None = None
-    forward_model: str = "landmark"  # one of FORWARD_MODELS
+    forward_model: str = "direct"  # one of FORWARD_MODELS
     forward: ForwardSettings | None = None  # the direct forward model, fitted when the data has no landmarks
     landmark: LandmarkSettings | None = None  # the landmark teacher and its student, when it has them
     aggregation: AggregationSettings | None = None

@@ -40,7 +40,7 @@ def _throughput(episodes: int, config: CollectConfig, workers: int, engine: Engi
 
 def profile(frames: int = 150, fps: int = 30, render_size: int | None = 256) -> dict[str, float]:
     """Milliseconds per frame of each stage of collecting one expert episode in this process."""
-    collector = EpisodeCollector(CollectConfig(frames_per_episode=frames, fps=fps))
+    collector = EpisodeCollector(CollectConfig(frames_per_episode=frames, fps=fps, readout="fast"))
     twin = collector.twin
     commands = collector.strategy.episode(0, frames, fps)
     steps = frame_steps(frames, fps, twin.timestep)
@@ -85,10 +85,10 @@ def ray_throughput(episodes: int, config: CollectConfig, slots: int) -> dict:
 
 def run(quick: bool = False) -> dict:
     frames = 60 if quick else 150
-    fast = CollectConfig(frames_per_episode=frames)
+    fast = CollectConfig(frames_per_episode=frames, readout="fast")
     one = _throughput(2 if quick else 6, fast, workers=1)
     two = _throughput(4 if quick else 12, fast, workers=2)
-    rendered = _throughput(1, CollectConfig(frames_per_episode=10 if quick else 30, render_size=256), workers=1)
+    rendered = _throughput(1, CollectConfig(frames_per_episode=10 if quick else 30, render_size=256, readout="fast"), workers=1)
     batch_worlds = 16 if quick else 64
     batch = _throughput(batch_worlds, fast, 1, Engine("batch", n_worlds=batch_worlds))
     ray_rates = {}

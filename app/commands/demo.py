@@ -20,16 +20,19 @@ SHARED_FACES = shared_faces("images")
 
 
 def register(sub) -> None:
+    from facetwin.agents.evaluation.oracle import DEFAULT_PIXEL_BUDGET
+
     p = sub.add_parser("demo", help="collect -> train -> evaluate -> pictures, in one go")
     p.add_argument("--out", type=Path, default=Path("runs/demo"), help="where everything goes (default %(default)s)")
     p.add_argument("--faces", type=Path, help=f"human faces to mimic (default: {SHARED_FACES} when present)")
-    p.add_argument("--episodes", type=int, default=160, help="expert episodes to collect (default %(default)s)")
-    p.add_argument("--frames-per-episode", type=int, default=300)
-    p.add_argument("--workers", type=int, default=2)
+    # the shipped policy's recipe (scripts/train_default_policy.sh): 300 episodes of 100 frames, camera-labelled
+    p.add_argument("--episodes", type=int, default=300, help="expert episodes to collect (default %(default)s)")
+    p.add_argument("--frames-per-episode", type=int, default=100, help="frames per episode (default %(default)s)")
+    p.add_argument("--workers", type=int, default=2, help="collection processes (default %(default)s)")
     p.add_argument("--model", default=DEFAULT_KIND, choices=MODEL_KINDS,
                    help="policy kind to train (default %(default)s)")
-    p.add_argument("--epochs", type=int, default=60)
-    p.add_argument("--oracle-budget", type=int, default=300)
+    p.add_argument("--oracle-budget", type=int, default=DEFAULT_PIXEL_BUDGET,
+                   help="the oracle's evaluations through pixels per face (default %(default)s)")
     p.add_argument("--quick", action="store_true", help="a minutes-long smoke run with little data")
     p.add_argument("--landmarker", type=Path)
     add_face_option(p)
@@ -39,13 +42,13 @@ def register(sub) -> None:
 def steps(args: argparse.Namespace) -> list[tuple[str, list[str], Path]]:
     """(title, argv, the file whose existence means the step is done)."""
     out = args.out
-    episodes, frames, epochs, budget = args.episodes, args.frames_per_episode, args.epochs, args.oracle_budget
-    # the recorded rows that, with the default aggregation rounds' twin queries, make the twin-sample budget of
-    # docs/results.md's figures; every other training option is `facetwin train`'s own default, but in a quick run
-    train_options = ["--max-samples", "40000"]
+    episodes, frames, budget = args.episodes, args.frames_per_episode, args.oracle_budget
+    # every other option is the command's own default: the demo is `facetwin collect && facetwin train`
+    train_options, eval_options = [], []
     if args.quick:
-        episodes, frames, epochs, budget = 6, 60, 5, 30
-        train_options += ["--expression-epochs", "3", "--aggregate-targets", "50"]
+        episodes, frames, budget = 6, 30, 30
+        train_options = ["--epochs", "5", "--expression-epochs", "3", "--aggregate-targets", "50"]
+        eval_options = ["--oracle-budget", "100"]
     lm = ["--landmarker", str(args.landmarker)] if args.landmarker else []
     # what is made for a face says so; train and eval read the face the dataset and the run record
     face = ["--face", str(args.face)] if getattr(args, "face", None) else []
@@ -60,8 +63,7 @@ def steps(args: argparse.Namespace) -> list[tuple[str, list[str], Path]]:
         ("check the dataset", ["dataset", "check", str(data)], None),
         (
             f"train the {args.model} policy",
-            ["train", "--data", str(data), "--model", args.model, "--out", str(run), "--epochs", str(epochs),
-             *train_options],
+            ["train", "--data", str(data), "--model", args.model, "--out", str(run), *train_options],
             run / "config.json",
         ),
         ("render every named pose", ["render", "--sheet", "--size", "256", "--out", str(out / "poses.png"), *lm, *face],
@@ -73,7 +75,8 @@ def steps(args: argparse.Namespace) -> list[tuple[str, list[str], Path]]:
             (
                 "mimic people: closed loop against the per-face oracle",
                 ["eval", "--policy", str(run), "--faces", str(faces), "--out", str(out / "eval.json"),
-                 "--sheet", str(out / "eval_sheet.png"), "--oracle-budget", str(budget), *lm],
+                 "--sheet", str(out / "eval_sheet.png"), "--pixels", "--oracle-pixel-budget", str(budget),
+                 *eval_options, *lm],
                 None,
             )
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 # the defaults live in these dataclasses and names (torch-free); the parser reads them, never restates them
@@ -169,8 +170,11 @@ def run(args) -> int:
         print(f"expression pass: held-out perturbed targets, loss through the forward model "
               f"{ex.val_expression_loss_before:.4f} -> {ex.val_expression_loss:.4f}")
     for i, r in enumerate(result.aggregation or []):
-        print(f"aggregation round {i + 1}: {r.queries} twin queries; twin blendshape MAE at the policy's answers {r.policy_twin_loss:.4f}, "
-              f"refined {r.refined_twin_loss:.4f}; forward error there: teacher {r.teacher_error:.4f}, student {r.student_error:.4f}")
+        unread = f" ({r.unread} renders without a face found, left out)" if r.unread else ""
+        teacher = "" if math.isnan(r.teacher_error) else f"teacher {r.teacher_error:.4f}, "  # no teacher: a direct run
+        print(f"aggregation round {i + 1}: {r.queries} twin queries{unread}; twin blendshape MAE at the policy's answers "
+              f"{r.policy_twin_loss:.4f}, refined {r.refined_twin_loss:.4f}; forward error there: {teacher}"
+              f"student {r.student_error:.4f}")
     if result.aggregation:
         agg = result.policy.config.training["aggregation"]
         print(f"twin samples in all: {agg['twin_samples']} ({agg['twin_queries']} of them queried in aggregation)")
