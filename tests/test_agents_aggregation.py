@@ -68,7 +68,7 @@ def test_a_round_makes_the_forward_model_right_where_the_policy_goes(recorded, e
     rounds = aggregate(result.policy.model, forward, teacher, coupling, query, e, c, lm, e[:0], c[:0], ROUND,
                        ExpressionSettings(progress=False))
     after = _error(forward, answers, truth), _error(teacher, answers, truth)
-    assert len(rounds) == 1 and rounds[0].queries == 2 * ROUND.targets
+    assert len(rounds) == 1 and rounds[0].queries == 3 * ROUND.targets  # answer, refined, explored
     # the round measured the student where the policy went, before refitting: worse than on the recorded commands
     assert rounds[0].student_error > _error(forward_before, c[:100], e[:100])
     assert after[0] < 0.85 * before[0] and after[1] < 0.85 * before[1]
@@ -83,8 +83,8 @@ def test_every_twin_query_is_counted_in_the_runs_data_budget(recorded, query, tm
                          aggregation=rounds)
     result = train_from_arrays(e, c, config, landmarks=lm, out_dir=tmp_path / "run", query=query)
     record = json.loads((result.run_dir / "config.json").read_text())["training"]["aggregation"]
-    assert [r["queries"] for r in record["rounds"]] == [40, 40]
-    assert record["twin_queries"] == 80 and record["twin_samples"] == len(c) + 80
+    assert [r["queries"] for r in record["rounds"]] == [60, 60]  # 3 per target
+    assert record["twin_queries"] == 120 and record["twin_samples"] == len(c) + 120
 
 
 def test_train_cli_queries_the_twin_by_default_and_states_the_data_budget(recorded, tmp_path, capsys):
@@ -95,7 +95,7 @@ def test_train_cli_queries_the_twin_by_default_and_states_the_data_budget(record
             writer.add_episode(EpisodeFrames(action=c[rows], state=c[rows], expression=e[rows], landmarks=lm[rows]))
     assert main(["train", "--data", str(data), "--model", "mlp", "--epochs", "1", "--expression-epochs", "1",
                  "--aggregate-targets", "8", "--no-progress", "--out", str(tmp_path / "run")]) == 0
-    assert "twin samples in all: 632 (32 of them queried in aggregation)" in capsys.readouterr().out  # 2 rounds x 2 x 8
+    assert "twin samples in all: 648 (48 of them queried in aggregation)" in capsys.readouterr().out  # 2 rounds x 3 x 8
     # reusing that run's forward models takes them as they are: no further queries unless asked
     assert main(["train", "--data", str(data), "--model", "mlp", "--epochs", "1", "--expression-epochs", "1",
                  "--no-progress", "--forward", str(tmp_path / "run"), "--out", str(tmp_path / "reuse")]) == 0
@@ -115,17 +115,23 @@ def test_train_cli_refuses_negative_rounds(tmp_path, capsys):
     assert "--aggregate-rounds" in capsys.readouterr().err
 
 
-def test_train_cli_settles_the_rounds_queries_on_a_batched_twin_when_asked(recorded, tmp_path, capsys):
-    """The answers of a batched query equal one twin's (tests/test_sim_batch_query.py); here the run takes it."""
+@pytest.fixture(scope="module")
+def one_round_of_six(recorded, tmp_path_factory) -> list[str]:
+    """`facetwin train` on 300 recorded frames, quick, with one aggregation round of 6 targets."""
     c, e, lm = recorded
-    data = tmp_path / "data"
+    data = tmp_path_factory.mktemp("recorded") / "data"
     with DatasetWriter(data, fps=30) as writer:
         for rows in (slice(0, 150), slice(150, 300)):
             writer.add_episode(EpisodeFrames(action=c[rows], state=c[rows], expression=e[rows], landmarks=lm[rows]))
-    common = ["train", "--data", str(data), "--model", "mlp", "--epochs", "1", "--expression-epochs", "1",
-              "--aggregate-rounds", "1", "--aggregate-targets", "6", "--no-progress"]
-    assert main([*common, "--query-worlds", "5", "--out", str(tmp_path / "batched")]) == 0  # 12 queries: parts of 5
-    assert "(12 of them queried in aggregation)" in capsys.readouterr().out
+    return ["train", "--data", str(data), "--model", "mlp", "--epochs", "1", "--expression-epochs", "1",
+            "--aggregate-rounds", "1", "--aggregate-targets", "6", "--no-progress"]
+
+
+def test_train_cli_settles_the_rounds_queries_on_a_batched_twin_when_asked(one_round_of_six, tmp_path, capsys):
+    """The answers of a batched query equal one twin's (tests/test_sim_batch_query.py); here the run takes it."""
+    common = one_round_of_six
+    assert main([*common, "--query-worlds", "5", "--out", str(tmp_path / "batched")]) == 0  # 18 queries: parts of 5
+    assert "(18 of them queried in aggregation)" in capsys.readouterr().out
     training = json.loads((tmp_path / "batched" / "config.json").read_text())["training"]
     assert training["aggregation"]["settings"]["query_worlds"] == 5
     assert main([*common, "--query-worlds", "-1", "--out", str(tmp_path / "bad")]) != 0
@@ -145,7 +151,7 @@ def test_renders_without_a_face_are_left_out_of_a_round_and_counted(recorded, qu
                          fit=FitSettings(epochs=1, progress=False), expression=ExpressionSettings(epochs=1, progress=False))
     result = train_from_arrays(e, c, config, out_dir=tmp_path / "run", query=every_third_unread)
     (only,) = result.aggregation
-    assert only.queries == 24 and only.unread == 8
+    assert only.queries == 36 and only.unread == 12
     assert np.isfinite([only.policy_twin_loss, only.refined_twin_loss, only.student_error]).all()
     assert all(torch.isfinite(p).all() for p in result.expression.forward.parameters())  # no NaN reached a refit
 
@@ -153,7 +159,7 @@ def test_renders_without_a_face_are_left_out_of_a_round_and_counted(recorded, qu
         expressions, landmarks = query(commands)
         return np.full_like(expressions, np.nan), np.full_like(landmarks, np.nan)
 
-    with pytest.raises(ValueError, match="found no face in any of the 24 renders"):
+    with pytest.raises(ValueError, match="found no face in any of the 36 renders"):
         train_from_arrays(e, c, config, query=nothing_read)
 
 
@@ -174,3 +180,41 @@ def test_the_pixel_query_marks_a_render_without_a_face_unread(monkeypatch):
     assert expressions.shape == (4, 55) and landmarks.shape == (4, 478, 3)
     assert np.isnan(expressions[1::2]).all() and np.isnan(landmarks[1::2]).all()
     assert np.isfinite(expressions[::2]).all() and np.isfinite(landmarks[::2]).all()
+
+
+def test_an_exploring_round_also_queries_each_answer_scaled_region_by_region(recorded, query, twin):
+    c, e, lm = recorded
+    seen = []
+
+    def recording(commands):
+        seen.append(commands.copy())
+        return query(commands)
+
+    rounds = AggregationSettings(rounds=1, targets=10, distil_epochs=1, policy_epochs=1, explore=0.3)
+    config = TrainConfig(model="mlp", objective="expression", forward_model="direct", aggregation=rounds,
+                         fit=FitSettings(epochs=1, progress=False), expression=ExpressionSettings(epochs=1, progress=False))
+    result = train_from_arrays(e, c, config, query=recording)
+    assert result.aggregation[0].queries == 30
+    answers, _, explored = np.split(seen[0], 3)
+    assert np.abs(explored).max() <= 1.0 and not np.allclose(explored, answers)
+    # one gain per target and region: the ratio to the answer is the same across the region's servos
+    regions = [s.region for s in twin.spec.servos]
+    for region in ("brows", "eyes", "neck"):
+        cols = [i for i, r in enumerate(regions) if r == region]
+        ratio = explored[:, cols] / answers[:, cols]
+        clear = (np.abs(explored[:, cols]) < 0.999).all(1) & (np.abs(answers[:, cols]) > 1e-3).all(1)
+        assert clear.sum() >= 3
+        np.testing.assert_allclose(ratio[clear], ratio[clear][:, :1].repeat(len(cols), 1), rtol=1e-4)
+
+
+def test_train_cli_explores_by_default_leaves_it_out_at_zero_and_refuses_a_negative_spread(one_round_of_six, tmp_path,
+                                                                                          capsys):
+    common = one_round_of_six
+    assert main([*common, "--out", str(tmp_path / "explore")]) == 0
+    assert "(18 of them queried in aggregation)" in capsys.readouterr().out  # 3 per target
+    training = json.loads((tmp_path / "explore" / "config.json").read_text())["training"]
+    assert training["aggregation"]["settings"]["explore"] == AggregationSettings().explore > 0
+    assert main([*common, "--aggregate-explore", "0", "--out", str(tmp_path / "plain")]) == 0
+    assert "(12 of them queried in aggregation)" in capsys.readouterr().out  # answer and refined answer only
+    assert main([*common, "--aggregate-explore", "-0.1", "--out", str(tmp_path / "bad")]) != 0
+    assert "--aggregate-explore" in capsys.readouterr().err

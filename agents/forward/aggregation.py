@@ -5,7 +5,9 @@ error against the twin is largest (measured in docs/experiments.md, "Aggregation
 queried cheaply, so each round does what DAgger does for imitation:
 
     targets  drawn by the expression pass's TargetSampler (never the human faces it is scored on)
-    query    the twin at the policy's answer and at the answer refined through the student
+    query    the twin at the policy's answer, at the answer refined through the student and (exploring, the
+             default) at the answer with each region scaled by a random gain: more or less of the same,
+             where the forward model has no data to tell how the face reads an expression pushed further
     refit    the teacher on recorded + queried rows; the student on the teacher's labels of broad commands
              and of the queried ones jittered, and on the twin's own expressions at the queried ones
     tune     the policy through the refitted student (the expression pass, a few epochs)
@@ -95,7 +97,10 @@ def aggregate(model, forward: ForwardModel, teacher: LandmarkForward | None, cou
         targets = sampler.sample(settings.targets, rng)
         answer = _answers(model.module, coupling, targets)
         refined = Refiner(forward, coupling, settings.refine_steps)(targets, answer)
-        commands = np.concatenate([answer, refined])
+        blocks = [answer, refined]
+        if settings.explore > 0:
+            blocks.append(_explored(answer, model.regions, settings.explore, coupling, rng))
+        commands = np.concatenate(blocks)
         expressions, queried_landmarks = query(commands)
         n, read = len(targets), ~np.isnan(expressions).any(axis=1)
         if not read.any():
@@ -103,7 +108,7 @@ def aggregate(model, forward: ForwardModel, teacher: LandmarkForward | None, cou
                              "answers; check the landmarker bundle, or train with --aggregate-rounds 0")
         queried = commands
         commands, expressions, queried_landmarks = commands[read], expressions[read], queried_landmarks[read]
-        answered, refined_read = read[:n], read[n:]
+        answered, refined_read = read[:n], read[n:2 * n]
         twin_loss = lambda e, t: float(np.abs(e[:, act] - t[:, act]).mean()) if len(e) else float("nan")  # noqa: E731
         with torch.no_grad():
             c = torch.as_tensor(commands)
@@ -123,9 +128,17 @@ def aggregate(model, forward: ForwardModel, teacher: LandmarkForward | None, cou
         n_answered = int(answered.sum())
         rounds.append(AggregationRound(len(queried), int((~read).sum()),
                                        twin_loss(expressions[:n_answered], targets[answered]),
-                                       twin_loss(expressions[n_answered:], targets[refined_read]),
+                                       twin_loss(expressions[n_answered:n_answered + int(refined_read.sum())],
+                                                 targets[refined_read]),
                                        teacher_error, student_error, round(time.perf_counter() - start, 3)))
     return rounds
+
+
+@torch.no_grad()
+def _explored(answer: np.ndarray, regions, scale: float, coupling: Coupling, rng: np.random.Generator) -> np.ndarray:
+    regions = np.asarray(regions)
+    gains = np.exp(rng.normal(0.0, scale, (len(answer), regions.max() + 1)))[:, regions]
+    return coupling(torch.as_tensor(np.clip(answer * gains, -1.0, 1.0).astype(np.float32))).numpy()
 
 
 @torch.no_grad()

@@ -65,13 +65,17 @@ class AggregationSettings:
     # two rounds of half the targets did as well as one round of all of them, for the same queries: the
     # second round finds the models closer to the twin where the policy goes (docs/results.md)
     rounds: int = 2
-    targets: int = 2500  # per round; the twin is queried twice per target (policy answer, refined answer)
+    targets: int = 2500  # per round; three queries a target (policy answer, refined answer, explored answer)
     refine_steps: int = 30
     teacher_epochs: int = 10
     distil_samples: int = 30_000  # broad commands the teacher labels again, next to the queried ones; at most
     distil_per_row: int = 2  # ... this many per recorded row, for small datasets
     distil_epochs: int = 10
     jitter: float = 0.1  # std of the copies of queried commands the teacher labels around them
+    # the third query: the policy's answer with each region's commands scaled by exp(N(0, explore)), more or less
+    # of what the policy does, where the forward model may not know how the face reads it (0: no third query).
+    # Two rounds that explore read better through pixels than four that do not (docs/study.md)
+    explore: float = 0.3
     policy_epochs: int = 10
     lr: float = 1e-3  # for every refit: each starts from a fitted model
     seed: int = 0

@@ -64,8 +64,12 @@ def register(subparsers) -> None:
                         f"{aggregation.rounds}, or 0 with --forward, which takes another run's forward models as "
                         "they are)")
     p.add_argument("--aggregate-targets", type=int, default=aggregation.targets, metavar="K",
-                   help="targets per aggregation round; each costs two twin samples (the policy's answer and its "
-                        "refined one), so a run uses its recorded rows + 2 x K x N twin samples (default %(default)s)")
+                   help="targets per aggregation round; each costs three twin samples (the policy's answer, its "
+                        "refined one and its explored one; two with --aggregate-explore 0), so a run uses its recorded "
+                        "rows + 3 x K x N twin samples (default %(default)s)")
+    p.add_argument("--aggregate-explore", type=float, default=aggregation.explore, metavar="STD",
+                   help="also query each target's answer with every region's commands scaled by exp(N(0, STD)), a "
+                        "third twin sample per target; 0 leaves it out (default %(default)s)")
     p.add_argument("--query-worlds", type=int, default=aggregation.query_worlds, metavar="N",
                    help="settle the aggregation rounds' twin queries N at a time on a BatchTwin (fast-read datasets; "
                         "default %(default)s: one FaceTwin, one at a time)")
@@ -114,7 +118,10 @@ def run(args) -> int:
         raise CLIError("--expression-epochs must be at least 1 and --anchor at least 0")
     if args.query_worlds < 0:
         raise CLIError(f"--query-worlds must be 0 (one FaceTwin) or a number of batched worlds, got {args.query_worlds}")
-    aggregation = AggregationSettings(targets=args.aggregate_targets, query_worlds=args.query_worlds)
+    if args.aggregate_explore < 0:
+        raise CLIError(f"--aggregate-explore is a standard deviation: at least 0, got {args.aggregate_explore}")
+    aggregation = AggregationSettings(targets=args.aggregate_targets, query_worlds=args.query_worlds,
+                                      explore=args.aggregate_explore)
     if args.aggregate_rounds is not None:
         aggregation = replace(aggregation, rounds=args.aggregate_rounds)
     elif args.forward is not None:  # another run's forward models are taken as they are
