@@ -108,7 +108,8 @@ def aggregate(model, forward: ForwardModel, teacher: LandmarkForward | None, cou
                              "answers; check the landmarker bundle, or train with --aggregate-rounds 0")
         queried = commands
         commands, expressions, queried_landmarks = commands[read], expressions[read], queried_landmarks[read]
-        answered, refined_read = read[:n], read[n:2 * n]
+        block = np.repeat(np.arange(len(blocks)), n)[read]  # 0: answer, 1: refined, 2: explored
+        asked = np.tile(targets, (len(blocks), 1))[read]
         twin_loss = lambda e, t: float(np.abs(e[:, act] - t[:, act]).mean()) if len(e) else float("nan")  # noqa: E731
         with torch.no_grad():
             c = torch.as_tensor(commands)
@@ -125,11 +126,9 @@ def aggregate(model, forward: ForwardModel, teacher: LandmarkForward | None, cou
         epochs = min(settings.policy_epochs, expression_settings.epochs)
         model.fit_expression(forward, coupling, x, y, x_val, y_val,
                              replace(expression_settings, epochs=epochs, lr=settings.lr, grid_update_epochs=()), mix)
-        n_answered = int(answered.sum())
         rounds.append(AggregationRound(len(queried), int((~read).sum()),
-                                       twin_loss(expressions[:n_answered], targets[answered]),
-                                       twin_loss(expressions[n_answered:n_answered + int(refined_read.sum())],
-                                                 targets[refined_read]),
+                                       twin_loss(expressions[block == 0], asked[block == 0]),
+                                       twin_loss(expressions[block == 1], asked[block == 1]),
                                        teacher_error, student_error, round(time.perf_counter() - start, 3)))
     return rounds
 
