@@ -18,7 +18,7 @@ DEST=assets/policies/default
 FACETWIN=${FACETWIN:-.venv/bin/facetwin}
 export MUJOCO_GL=${MUJOCO_GL:-egl}
 SEED=0
-EPISODES=300
+EPISODES=600
 
 start=$(date +%s)
 "$FACETWIN" collect --episodes "$EPISODES" --frames-per-episode 100 --seed "$SEED" --workers 2 --out "$WORK/data" \

@@ -20,16 +20,17 @@ import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from itertools import islice
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from facetwin.dataset import DatasetError, DatasetWriter, EpisodeFrames
-from facetwin.dataset.collection import read_collection_config as read_record, write_collection_record
+from facetwin.dataset.collection import check_same_motion, check_same_settings, read_collection_config as read_record, write_collection_record
 from facetwin.dataset.layout import check_readout
 from facetwin.expression import EXPRESSION_DIM, N_LANDMARKS
 from facetwin.motion import STRATEGIES, make_strategy
+from facetwin.motion.strategy import strategy_settings
 from facetwin.spec import FaceSpec, default_spec
 
 COLLECTION_PATH = "meta/collection.json"  # how the rows were made; a resume must make them the same way
@@ -280,15 +281,20 @@ def read_collection_config(root: str | Path) -> CollectConfig | None:
     return read_record(root, COLLECTION_PATH, CollectConfig)
 
 
-def _write_collection_config(root: Path, config: CollectConfig) -> None:
-    write_collection_record(root, COLLECTION_PATH, "facetwin.sim.collector", config)
+def _motion(config: CollectConfig, spec: FaceSpec) -> dict:
+    return strategy_settings(make_strategy(config.strategy, spec, config.seed))
 
 
-def _check_resumable(root: Path, config: CollectConfig) -> None:
+def _write_collection_config(root: Path, config: CollectConfig, spec: FaceSpec) -> None:
+    write_collection_record(root, COLLECTION_PATH, "facetwin.sim.collector", config, motion=_motion(config, spec))
+
+
+def _check_resumable(root: Path, config: CollectConfig, spec: FaceSpec) -> None:
     recorded = read_collection_config(root)
-    if recorded is not None and recorded != config:
-        diffs = [f"{k}: dataset {v!r}, now {getattr(config, k)!r}" for k, v in asdict(recorded).items() if v != getattr(config, k)]
-        raise DatasetError(f"cannot resume {root} with other collection settings ({'; '.join(diffs)}); resume with the original ones")
+    if recorded is None:
+        return
+    check_same_settings(root, recorded, config)
+    check_same_motion(root, COLLECTION_PATH, config.strategy, _motion(config, spec))
 
 
 def collect(
@@ -331,7 +337,7 @@ def collect(
     spec = spec or default_spec()
     bundle_path = str(landmarker_bundle.resolve(bundle))  # fail here, not in every worker
     if resume:
-        _check_resumable(root, config)
+        _check_resumable(root, config, spec)
     elif (root / COLLECTION_PATH).is_file():
         raise DatasetError(f"{root} already holds a collection, perhaps an interrupted one: continue it with --resume (resume=True) or pick a new directory")
     begin, begin_cpu = time.monotonic(), time.process_time()
@@ -343,7 +349,7 @@ def collect(
     timings: list[EpisodeTiming] = []
     frames_added = 0
     with DatasetWriter(root, spec, config.fps, **options) as writer:
-        _write_collection_config(root, config)
+        _write_collection_config(root, config, spec)
         first = writer.next_episode_index
         indices = range(first, episodes)
         bar = _progress_bar(len(indices) * config.frames_per_episode, first, episodes, progress)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
 from facetwin.app.cli import main
 from facetwin.dataset import check, load_arrays, read_episodes, read_info
+from facetwin.motion import ExpertConfig
 from facetwin.sim.collector import CollectConfig, collect, frame_steps, read_collection_config
 
 EPISODES, FRAMES = 3, 20
@@ -102,3 +106,17 @@ def test_existing_dataset_needs_resume_and_resume_needs_the_same_settings(refere
     err = capsys.readouterr().err
     assert "seed: dataset 0, now 7" in err
     assert load_arrays(reference, landmarks=False).info.total_episodes == EPISODES  # untouched
+
+
+def test_a_resume_refuses_episodes_played_by_other_motion_settings(reference, tmp_path, capsys):
+    copy = tmp_path / "older"
+    shutil.copytree(reference, copy)
+    record = json.loads((copy / "meta" / "collection.json").read_text())
+    assert record["motion"]["full_prob"] == ExpertConfig().full_prob  # the strategy's settings are recorded
+    record["motion"]["full_prob"] = 0.0  # as an earlier version of the expert played them
+    (copy / "meta" / "collection.json").write_text(json.dumps(record))
+    argv = ["collect", "--episodes", "4", "--frames-per-episode", str(FRAMES), "--readout", "fast", "--out", str(copy),
+            "--no-progress", "--resume"]
+    assert main(argv) == 2
+    assert "other settings than this version's (full_prob)" in capsys.readouterr().err
+    assert load_arrays(copy, landmarks=False).info.total_episodes == EPISODES

@@ -4,8 +4,10 @@ twin's poses and the policy against people, read through pixels."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 from facetwin.agents.training.checkpoint import RunConfig
 from facetwin.agents.training.config import TrainConfig
@@ -20,6 +22,15 @@ def test_the_demo_trains_with_the_commands_own_defaults():
     options = [a for a in plan["train"] if a.startswith("--")]
     assert options == ["--data", "--model", "--out"] and args.model == TrainConfig().model
     assert "--pixels" in plan["eval"]
+
+
+def test_the_demo_collects_as_much_as_the_shipped_policys_recipe():
+    script = (Path(__file__).resolve().parents[1] / "scripts" / "train_default_policy.sh").read_text()
+    episodes = re.search(r"^EPISODES=(\d+)$", script, re.M).group(1)
+    frames = re.search(r"--frames-per-episode (\d+)", script).group(1)
+    collect = {argv[0]: argv for _, argv, _ in steps(build_parser().parse_args(["demo"]))}["collect"]
+    given = dict(zip(collect[1::2], collect[2::2]))
+    assert (given["--episodes"], given["--frames-per-episode"]) == (episodes, frames)
 
 
 def test_a_quick_demo_runs_end_to_end_on_camera_labels(tmp_path, faces_dir):

@@ -106,6 +106,15 @@ def test_keyframes_combine_one_to_three_primitives_and_never_break_a_rejection_r
                         for kf in mild)
 
 
+def test_a_share_of_activations_plays_at_the_end_of_their_travel(keyframes):
+    levels = np.array([a.intensity for kf in keyframes for a in kf.activations])
+    low, high = ExpertConfig().intensity
+    assert ((levels >= low) & (levels <= high)).all()
+    assert abs((levels == high).mean() - ExpertConfig().full_prob) < 0.05
+    uniform = ExpertStrategy(SPEC, seed=7, config=ExpertConfig(full_prob=0.0))
+    assert not any(a.intensity == high for i in range(20) for kf in uniform.plan(i, 60.0) for a in kf.activations)
+
+
 def test_rejection_rules_fire_as_documented():
     assert rejected_by((Activation("smile", 0.3), Activation("frown", 0.3)))
     assert rejected_by((Activation("blink", 0.3), Activation("eye_wide", 0.9)))
@@ -134,6 +143,8 @@ def test_config_and_index_errors_are_named():
         ExpertConfig(min_primitives=0)
     with pytest.raises(ValueError, match="probability"):
         ExpertConfig(asymmetric_prob=1.5)
+    with pytest.raises(ValueError, match="full_prob must be a probability"):
+        ExpertConfig(full_prob=-0.1)
     with pytest.raises(ValueError, match="episode_index"):
         ExpertStrategy(SPEC, 0).episode(-1, 10, FPS)
 

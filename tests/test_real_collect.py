@@ -10,6 +10,7 @@ from facetwin.dataset import check, load_arrays
 from facetwin.expression import BLENDSHAPE_NAMES
 from facetwin.app.live.real_collect import CAPTURE_FRAME, COLLECTION_PATH
 from facetwin.motion import make_strategy
+from facetwin.motion.strategy import strategy_settings
 from facetwin.motion.poses import named_pose
 from facetwin.sim.perturb import NOMINAL, Perturbation, apply_perturbation
 from facetwin.sim.twin import FaceTwin
@@ -78,3 +79,10 @@ def test_real_collect_virtual_writes_a_checked_dataset_and_resumes(tmp_path, cap
     again = load_arrays(out)
     assert again.n_episodes == 3 and check(out).ok
     np.testing.assert_array_equal(again.action[again.episode_index < 2], before)
+    # episodes the expert played with other settings (an earlier version's defaults) are not continued
+    record = json.loads((out / COLLECTION_PATH).read_text())
+    assert record["motion"] == strategy_settings(expert)
+    record["motion"]["full_prob"] = 0.0
+    (out / COLLECTION_PATH).write_text(json.dumps(record))
+    assert main(args[:5] + ["4"] + args[6:] + ["--resume"]) == 2
+    assert "mix two motion distributions" in capsys.readouterr().err

@@ -52,7 +52,7 @@ def test_a_safety_layer_that_keeps_torque_on_is_caught(monkeypatch):
 
     monkeypatch.setattr(robot_module, "emergency_stop", stop_without_release)
     broken = run_soak(SoakConfig(round_trips=40, seed=1, fault_rate=0.1, drop_probability=0.0, corrupt_probability=0.0,
-                                 timeout_ms=5, retries=0))
+                                 timeout_ms=50, retries=0))
     assert broken["invariants"]["torque_on_after_stop"] > 0 and broken["violations"] > 0
 
 

@@ -25,8 +25,8 @@ def register(sub) -> None:
     p = sub.add_parser("demo", help="collect -> train -> evaluate -> pictures, in one go")
     p.add_argument("--out", type=Path, default=Path("runs/demo"), help="where everything goes (default %(default)s)")
     p.add_argument("--faces", type=Path, help=f"human faces to mimic (default: {SHARED_FACES} when present)")
-    # the shipped policy's recipe (scripts/train_default_policy.sh): 300 episodes of 100 frames, camera-labelled
-    p.add_argument("--episodes", type=int, default=300, help="expert episodes to collect (default %(default)s)")
+    # the shipped policy's recipe (scripts/train_default_policy.sh; a test holds them equal)
+    p.add_argument("--episodes", type=int, default=600, help="expert episodes to collect (default %(default)s)")
     p.add_argument("--frames-per-episode", type=int, default=100, help="frames per episode (default %(default)s)")
     p.add_argument("--workers", type=int, default=2, help="collection processes (default %(default)s)")
     p.add_argument("--model", default=DEFAULT_KIND, choices=MODEL_KINDS,

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from facetwin.dataset import DatasetError, DatasetWriter, EpisodeFrames, Feature
-from facetwin.dataset.collection import read_collection_config, write_collection_record
+from facetwin.dataset.collection import check_same_motion, check_same_settings, read_collection_config, write_collection_record
 from facetwin.expression import EXPRESSION_DIM, N_LANDMARKS
 
 COLLECTION_PATH = "meta/real_collection.json"
@@ -142,9 +142,9 @@ def read_real_config(root: Path) -> RealCollectConfig | None:
     return read_collection_config(root, COLLECTION_PATH, RealCollectConfig)
 
 
-def _write_config(root: Path, config: RealCollectConfig, perturbation) -> None:
+def _write_config(root: Path, config: RealCollectConfig, perturbation, motion: dict) -> None:
     write_collection_record(root, COLLECTION_PATH, "facetwin.app.live.real_collect", config,
-                            perturbation=perturbation.to_json() if perturbation is not None else None)
+                            perturbation=perturbation.to_json() if perturbation is not None else None, motion=motion)
 
 
 class _Episode:
@@ -173,16 +173,19 @@ def collect_real(robot, camera, root: str | Path, episodes: int, config: RealCol
                  resume: bool = False, bundle=None, progress: bool = True) -> RealCollectResult:
     """Run `episodes` expert episodes on a connected FaceRobot and write them to `root` (with `resume`, up to that total)."""
     from facetwin.motion import make_strategy
+    from facetwin.motion.strategy import strategy_settings
     from facetwin.perception import FacePerceiver
 
     root = Path(root)
     recorded = read_real_config(root)
-    if resume and recorded is not None and recorded != config:
-        diffs = [f"{k}: dataset {v!r}, now {getattr(config, k)!r}" for k, v in asdict(recorded).items() if v != getattr(config, k)]
-        raise DatasetError(f"cannot resume {root} with other collection settings ({'; '.join(diffs)}); resume with the original ones")
+    if resume and recorded is not None:
+        check_same_settings(root, recorded, config)
     if not resume and recorded is not None:
         raise DatasetError(f"{root} already holds a real collection: continue it with --resume or pick a new directory")
     strategy = make_strategy(config.strategy, robot.spec, config.seed)
+    motion = strategy_settings(strategy)
+    if resume and recorded is not None:  # after the settings: a changed default is the only difference left
+        check_same_motion(root, COLLECTION_PATH, config.strategy, motion)
     period = 1.0 / config.fps
     begin = time.monotonic()
     added = dropped = late = 0
@@ -192,7 +195,7 @@ def collect_real(robot, camera, root: str | Path, episodes: int, config: RealCol
     with FacePerceiver(bundle, mode="video") as perceiver, \
             DatasetWriter(root, robot.spec, config.fps, resume=resume, chunk_frames=config.frames_per_episode,
                           extra_features={CAPTURE_FRAME: Feature("int64", (1,))}, description=config.describe()) as writer:
-        _write_config(root, config, camera.perturbation)
+        _write_config(root, config, camera.perturbation, motion)
         first = writer.next_episode_index
         for episode in range(first, episodes):
             commands = strategy.episode(episode, config.frames_per_episode, config.fps)

@@ -61,6 +61,9 @@ class ExpertConfig:
     min_primitives: int = 1
     max_primitives: int = 3
     intensity: tuple[float, float] = (0.3, 1.0)  # uniform range of each primitive's intensity
+    # chance an activation plays at full intensity instead: the end of a primitive's travel, where the skin folds
+    # and the camera reads what the middle of the range does not (browDown, docs/study.md); 0 = always uniform
+    full_prob: float = 0.25
     noise_std: float = 0.03  # neutral-relative Gaussian noise on every servo, command units
     max_asymmetry: float = 0.15  # |right - left| bound for mirrored servos outside asymmetric primitives
     max_vergence: float = 0.1  # eye_right_yaw - eye_left_yaw in [0, this]: converge a little, never diverge
@@ -81,7 +84,7 @@ class ExpertConfig:
                 problems.append(f"{name} must be (low, high) with 0 <= low <= high")
         if self.intensity[1] > 1.0:
             problems.append("intensity must stay within [0, 1]")
-        for name in ("asymmetric_prob", "neutral_prob"):
+        for name in ("asymmetric_prob", "neutral_prob", "full_prob"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 problems.append(f"{name} must be a probability")
         if min(self.noise_std, self.max_asymmetry, self.max_vergence) < 0 or self.max_speed_deg_s <= 0:
@@ -102,9 +105,9 @@ class ExpertStrategy:
     """Expert facial motion: primitive combinations under anatomical rules.
 
     Per keyframe: with probability `neutral_prob` return to neutral; otherwise draw 1-3 distinct
-    primitives at intensities in `intensity`, at most one of them asymmetric (with probability
-    `asymmetric_prob`). Combinations hitting a rejection rule are redrawn. The summed command gets
-    Gaussian noise (`noise_std`), then, in order:
+    primitives, each at full intensity with probability `full_prob` and otherwise uniform in `intensity`,
+    at most one of them asymmetric (with probability `asymmetric_prob`). Combinations hitting a rejection
+    rule are redrawn. The summed command gets Gaussian noise (`noise_std`), then, in order:
 
     1. gaze: both eye pitches take their mean; eye_right_yaw - eye_left_yaw is bounded to
        [0, max_vergence] (the eyes move together and never diverge);
@@ -180,10 +183,15 @@ class ExpertStrategy:
                 names.append(str(rng.choice(self._asymmetric)))
                 k -= 1
             names += [str(n) for n in rng.choice(self._symmetric, size=k, replace=False)]
-            acts = tuple(Activation(n, float(rng.uniform(*cfg.intensity))) for n in names)
+            acts = tuple(Activation(n, self._intensity(rng)) for n in names)
             if not rejected_by(acts):
                 return acts
-        return (Activation(str(rng.choice(self._symmetric)), float(rng.uniform(*cfg.intensity))),)
+        return (Activation(str(rng.choice(self._symmetric)), self._intensity(rng)),)
+
+    def _intensity(self, rng: np.random.Generator) -> float:
+        cfg = self.config
+        level = float(rng.uniform(*cfg.intensity))
+        return cfg.intensity[1] if rng.random() < cfg.full_prob else level
 
     def shape(self, activations: tuple[Activation, ...], rng: np.random.Generator) -> np.ndarray:
         """The rules 1-5 applied to the activations' composed command plus noise."""

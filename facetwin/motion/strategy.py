@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
 from typing import Protocol
 
 import numpy as np
@@ -43,6 +45,15 @@ class MixedStrategy:
         coin = np.random.default_rng([self.seed, episode_index, 0x6D6978]).random()
         chosen = self.babble if coin < self.babble_share else self.expert
         return chosen.episode(episode_index, n_frames, fps)
+
+
+def strategy_settings(strategy: Strategy) -> dict:
+    """What decides a strategy's episodes besides its name and seed, as JSON: a dataset records it, so that a
+    resume plays the same motions even after a default changed."""
+    if isinstance(strategy, MixedStrategy):
+        return {"expert": strategy_settings(strategy.expert), "babble": strategy_settings(strategy.babble),
+                "babble_share": strategy.babble_share}
+    return json.loads(json.dumps(asdict(strategy.config)))
 
 
 def make_strategy(
