@@ -190,7 +190,7 @@ class ExpertStrategy:
 
     def _intensity(self, rng: np.random.Generator) -> float:
         cfg = self.config
-        level = float(rng.uniform(*cfg.intensity))
+        level = float(rng.uniform(*cfg.intensity))  # drawn either way: one activation, the same two draws
         return cfg.intensity[1] if rng.random() < cfg.full_prob else level
 
     def shape(self, activations: tuple[Activation, ...], rng: np.random.Generator) -> np.ndarray:
