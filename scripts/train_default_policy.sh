@@ -4,8 +4,8 @@
 # collect labels each frame through the camera path (a 512 px render read by the full Face Landmarker); train
 # fits an MLP supervised, tunes it through a direct forward model fitted to the same pixel labels, then runs
 # two aggregation rounds that read the twin through pixels where the policy goes (and a little past it, region
-# by region) and tune it again (docs/study.md). `facetwin mimic`, `eval` and `real mimic` use it when --policy is not given. Rerun this
-# script whenever assets/face_spec.yaml changes: a policy only loads for the spec it was trained for.
+# by region) and tune it again (docs/study.md). `facetwin mimic`, `eval` and `real mimic` use it when --policy
+# is not given. Rerun this script whenever assets/face_spec.yaml changes: a policy only loads for the spec it was trained for.
 #
 #   bash scripts/train_default_policy.sh [WORK_DIR]     (default WORK_DIR: runs/default_policy)
 #

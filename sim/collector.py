@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from facetwin.dataset import DatasetError, DatasetWriter, EpisodeFrames
-from facetwin.dataset.collection import check_same_motion, check_same_settings, read_collection_config as read_record, write_collection_record
+from facetwin.dataset.collection import check_resume, read_collection_config as read_record, write_collection_record
 from facetwin.dataset.layout import check_readout
 from facetwin.expression import EXPRESSION_DIM, N_LANDMARKS
 from facetwin.motion import STRATEGIES, make_strategy
@@ -289,14 +289,6 @@ def _write_collection_config(root: Path, config: CollectConfig, spec: FaceSpec) 
     write_collection_record(root, COLLECTION_PATH, "facetwin.sim.collector", config, motion=_motion(config, spec))
 
 
-def _check_resumable(root: Path, config: CollectConfig, spec: FaceSpec) -> None:
-    recorded = read_collection_config(root)
-    if recorded is None:
-        return
-    check_same_settings(root, recorded, config)
-    check_same_motion(root, COLLECTION_PATH, config.strategy, _motion(config, spec))
-
-
 def collect(
     root: str | Path,
     episodes: int,
@@ -337,7 +329,7 @@ def collect(
     spec = spec or default_spec()
     bundle_path = str(landmarker_bundle.resolve(bundle))  # fail here, not in every worker
     if resume:
-        _check_resumable(root, config, spec)
+        check_resume(root, COLLECTION_PATH, config, _motion(config, spec))
     elif (root / COLLECTION_PATH).is_file():
         raise DatasetError(f"{root} already holds a collection, perhaps an interrupted one: continue it with --resume (resume=True) or pick a new directory")
     begin, begin_cpu = time.monotonic(), time.process_time()

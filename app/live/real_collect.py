@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from facetwin.dataset import DatasetError, DatasetWriter, EpisodeFrames, Feature
-from facetwin.dataset.collection import check_same_motion, check_same_settings, read_collection_config, write_collection_record
+from facetwin.dataset.collection import check_resume, read_collection_config, write_collection_record
 from facetwin.expression import EXPRESSION_DIM, N_LANDMARKS
 
 COLLECTION_PATH = "meta/real_collection.json"
@@ -177,15 +177,12 @@ def collect_real(robot, camera, root: str | Path, episodes: int, config: RealCol
     from facetwin.perception import FacePerceiver
 
     root = Path(root)
-    recorded = read_real_config(root)
-    if resume and recorded is not None:
-        check_same_settings(root, recorded, config)
-    if not resume and recorded is not None:
-        raise DatasetError(f"{root} already holds a real collection: continue it with --resume or pick a new directory")
     strategy = make_strategy(config.strategy, robot.spec, config.seed)
     motion = strategy_settings(strategy)
-    if resume and recorded is not None:  # after the settings: a changed default is the only difference left
-        check_same_motion(root, COLLECTION_PATH, config.strategy, motion)
+    if resume:
+        check_resume(root, COLLECTION_PATH, config, motion)
+    elif read_real_config(root) is not None:
+        raise DatasetError(f"{root} already holds a real collection: continue it with --resume or pick a new directory")
     period = 1.0 / config.fps
     begin = time.monotonic()
     added = dropped = late = 0

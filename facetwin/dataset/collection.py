@@ -26,19 +26,19 @@ def read_collection_config(root: str | Path, relpath: str, config_type):
         raise DatasetError(f"{path} is malformed ({exc}); it records how the dataset was collected") from exc
 
 
-def check_same_settings(root: str | Path, recorded, config) -> None:
-    """Refuse to resume a dataset collected with other settings (dataclasses of one type) than `config`."""
+def check_resume(root: str | Path, relpath: str, config, motion: dict) -> None:
+    """Refuse to resume the dataset at root unless its record at relpath holds `config` (the same dataclass
+    type) and `motion`, the strategy's settings now: other settings would make other rows, and a changed
+    strategy default would mix two motion distributions in one dataset. No record: nothing to check."""
+    recorded = read_collection_config(root, relpath, type(config))
+    if recorded is None:
+        return
     if recorded != config:
         diffs = [f"{k}: dataset {v!r}, now {getattr(config, k)!r}" for k, v in asdict(recorded).items() if v != getattr(config, k)]
         raise DatasetError(f"cannot resume {root} with other collection settings ({'; '.join(diffs)}); resume with the original ones")
-
-
-def check_same_motion(root: str | Path, relpath: str, strategy: str, motion: dict) -> None:
-    """Refuse to resume a dataset whose episodes a strategy played with other settings than `motion` (its
-    settings now): the resumed episodes would come from another distribution than the recorded ones."""
-    recorded = json.loads((Path(root) / relpath).read_text()).get("motion")
-    if recorded != motion:
-        diffs = sorted(k for k in motion if (recorded or {}).get(k) != motion[k])
+    played = json.loads((Path(root) / relpath).read_text()).get("motion")
+    if played != motion:
+        diffs = sorted(k for k in motion if (played or {}).get(k) != motion[k])
         raise DatasetError(
-            f"cannot resume {root}: its episodes were played by the {strategy} strategy with other settings than this "
-            f"version's ({', '.join(diffs)}), and a resume would mix two motion distributions; collect into a new folder")
+            f"cannot resume {root}: its episodes were played by the {config.strategy} strategy with other settings than "
+            f"this version's ({', '.join(diffs)}), and a resume would mix two motion distributions; collect into a new folder")
