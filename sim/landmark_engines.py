@@ -11,7 +11,8 @@ An engine turns a batch of uint8 RGB frames (B, H, W, 3) into one `Expression` p
 (`Expression.empty` where it finds no face), every field as `FacePerceiver.perceive` fills it.
 Engines in `TRACKING_ENGINES` also `track`: frames whose face's place is known, given as (B, 468 or 478, 2)
 landmarks in pixels (for the twin, its own projected landmarks), are read from MediaPipe's tracking
-crop around them, without the detector.
+crop around them, without the detector. Engines in `DRAWN_CROP_ENGINES` also read those crops drawn by
+the renderer itself at the landmark network's input size (`tracking_regions`, then `read_crops`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from facetwin.expression import Expression
 ENGINES = ("mediapipe", "litert", "torch")
 DEFAULT_ENGINE = "mediapipe"  # the reference: what a camera on the real face is read by
 TRACKING_ENGINES = ("litert", "torch")
+DRAWN_CROP_ENGINES = ("litert",)
 
 
 class EngineError(ValueError):
@@ -80,6 +82,19 @@ class LiteRTEngine:
 
     def track(self, images: np.ndarray, landmarks_px: np.ndarray) -> list[Expression]:
         return [result.expression() for result in self._landmarker.track(images, _normalised(landmarks_px, images))]
+
+    def tracking_regions(self, landmarks_px: np.ndarray, width: int, height: int):
+        """(B, 468 or 478, 2) pixel landmarks of width x height frames -> (crops, regions): each frame's tracking
+        crop, and the (centres, sides, rotations, size) a renderer draws so that its pixels are the crop's."""
+        from facetwin.perception.litert_landmarker import sampled_regions
+        from facetwin.perception.torch_landmarker.constants import LANDMARKS_SIZE
+
+        points = np.asarray(landmarks_px, np.float32)[..., :2] / np.array([width, height], np.float32)
+        crops = self._landmarker.tracking_crops(points, width, height)
+        return crops, (*sampled_regions(crops, LANDMARKS_SIZE), LANDMARKS_SIZE)
+
+    def read_crops(self, pixels: np.ndarray, crops, width: int, height: int) -> list[Expression]:
+        return [result.expression() for result in self._landmarker.read_crops(pixels, crops, width, height)]
 
     def close(self) -> None:
         self._landmarker.close()

@@ -14,7 +14,10 @@ one frame at a time on one thread; the torch engine batches on its own threads, 
 crop="detector" finds the face in each render with the landmarker's detector, as MediaPipe's IMAGE mode
 does. crop="twin" (engines in `TRACKING_ENGINES`) skips the detector: the renderer also projects the
 twin's own face landmarks for each pose, and the engine reads the face from MediaPipe's tracking crop
-around them.
+around them. crop="drawn" (engines in `DRAWN_CROP_ENGINES`) takes the same crop, but the renderer draws
+it straight at the landmark network's input size (256 px) instead of a whole frame that the engine
+then cuts the crop from: on a software rasteriser that is the cheapest pixel-true readout
+(docs/camera.md), and it reads within the landmarker's jitter of the reference (tests/test_sim_pixels.py).
 """
 
 from __future__ import annotations
@@ -31,11 +34,19 @@ import mujoco
 import numpy as np
 
 from facetwin.expression import Expression
-from facetwin.sim.landmark_engines import DEFAULT_ENGINE, ENGINES, TRACKING_ENGINES, EngineError, open_engine
+from facetwin.sim.landmark_engines import (
+    DEFAULT_ENGINE,
+    DRAWN_CROP_ENGINES,
+    ENGINES,
+    TRACKING_ENGINES,
+    EngineError,
+    open_engine,
+)
 from facetwin.sim.render import CAMERA, BatchRenderer
 
 WORKER_START_TIMEOUT_S = 120.0
-CROPS = ("detector", "twin")  # where the engine looks for the face: its detector, or the twin's own landmarks
+# Where the engine looks for the face: its detector, the twin's own landmarks, or those crops drawn directly.
+CROPS = ("detector", "twin", "drawn")
 
 
 class ReadoutError(RuntimeError):
@@ -68,7 +79,13 @@ class LocalReadout:
 
     def read(self, qpos: np.ndarray) -> tuple[list[Expression], float, float, float]:
         cpu, t0 = time.process_time(), time.perf_counter()
-        if self.crop == "twin":
+        if self.crop == "drawn":
+            r = self.renderer
+            crops, regions = self.engine.tracking_regions(r.landmarks_px(qpos), r.width, r.height)
+            pixels = r.render_regions(qpos, *regions)
+            t1 = time.perf_counter()
+            found = self.engine.read_crops(pixels, crops, r.width, r.height)
+        elif self.crop == "twin":
             images, landmarks = self.renderer.render_with_landmarks(qpos)
             t1 = time.perf_counter()
             found = self.engine.track(images, landmarks)
@@ -89,8 +106,8 @@ class PixelReadout:
     model: the twin's MjModel. engine: "mediapipe" (the reference), "litert" or "torch". size: render side
     in pixels (512: the render `facetwin render` shows). workers: 0 reads in this process; K >= 1 spreads
     each batch over K processes. max_batch: tiles per framebuffer pass in each renderer (default: by device,
-    see `BatchRenderer`). crop: "detector" (IMAGE mode) or "twin" (the tracking crop from the twin's own
-    projected landmarks; litert and torch only).
+    see `BatchRenderer`). crop: "detector" (IMAGE mode), "twin" (the tracking crop from the twin's own
+    projected landmarks; litert and torch only) or "drawn" (that crop drawn directly; litert only).
     """
 
     def __init__(self, model: mujoco.MjModel, *, engine: str = DEFAULT_ENGINE, size: int = 512, camera: str = CAMERA,
@@ -103,6 +120,9 @@ class PixelReadout:
         if crop == "twin" and engine not in TRACKING_ENGINES:
             raise EngineError(f"the {engine} engine finds the face with its own detector only; crop='twin' needs "
                               f"engine={' or '.join(repr(e) for e in TRACKING_ENGINES)}")
+        if crop == "drawn" and engine not in DRAWN_CROP_ENGINES:
+            raise EngineError(f"the {engine} engine reads whole frames only; crop='drawn' needs "
+                              f"engine={' or '.join(repr(e) for e in DRAWN_CROP_ENGINES)}")
         if workers < 0:
             raise ReadoutError(f"workers must be 0 (read in this process) or more, got {workers}")
         self.engine, self.size, self.workers, self.nq, self.crop = engine, size, workers, model.nq, crop

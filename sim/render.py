@@ -14,6 +14,11 @@ their reads through the landmarker equal within its jitter.
 vertices of the "face" skin (the face mesh, in MediaPipe's landmark order, as `sim/skinning.py` poses
 them) as MuJoCo already placed them for drawing, projected with the render camera. A landmark engine
 that tracks crops the face there without running its detector.
+
+`render_regions` draws only a square (turned) part of each image, straight at the size a network reads
+it: the same camera with its view frustum narrowed to the region and rolled with it. On a software
+rasteriser a frame costs in proportion to its pixels, so drawing a landmark network's 256 px crop
+costs about what a 256 px frame does, not a 512 px one, and no warp resamples it afterwards.
 """
 
 from __future__ import annotations
@@ -110,13 +115,57 @@ class BatchRenderer:
     def render_with_landmarks(self, qpos) -> tuple[np.ndarray, np.ndarray]:
         """(B, nq) poses -> the images `render` gives and (B, 468, 2) pixel x, y (down) of the face mesh's
         landmarks in them, as `FaceTwin.landmarks_px` projects them."""
+        self._check_face_skin()
+        landmarks = np.empty((len(self.check_qpos(qpos)), N_FACE_LANDMARKS, 2))
+        return self._render(qpos, landmarks), landmarks
+
+    def landmarks_px(self, qpos) -> np.ndarray:
+        """(B, nq) poses -> (B, 468, 2) pixel x, y of the face mesh's landmarks in the images `render`
+        would give, without drawing them."""
+        self._check_face_skin()
+        q = self.check_qpos(qpos)
+        out = np.empty((len(q), N_FACE_LANDMARKS, 2))
+        for i, pose in enumerate(q):
+            self._pose_scene(pose)
+            out[i] = self._face_landmarks_px()
+        return out
+
+    def render_regions(self, qpos, centers, sides, rotations, size: int) -> np.ndarray:
+        """(B, nq) poses and one square region of each pose's image -> (B, size, size, 3) uint8, each region
+        drawn directly at size x size pixels by the camera `render` uses.
+
+        centers (B, 2): the regions' centres in the image's pixels, pixel (x, y)'s centre at (x, y), the
+        sampling positions of OpenCV's and MediaPipe's warps. sides (B,): side lengths in image pixels.
+        rotations (B,): radians, as MediaPipe's rects: the region's x axis is (cos, sin) in the image (y down).
+        Output pixel (i, j)'s centre shows the image point centre + side * ((i + 0.5) / size - 0.5) * x axis
+        + side * ((j + 0.5) / size - 0.5) * y axis.
+        """
+        if self._context is None:
+            raise RenderError("this BatchRenderer is closed; create a new one")
+        q = self.check_qpos(qpos)
+        centers = np.asarray(centers, np.float64).reshape(-1, 2)
+        sides, rotations = np.asarray(sides, np.float64).ravel(), np.asarray(rotations, np.float64).ravel()
+        if not (len(centers) == len(sides) == len(rotations) == len(q)):
+            raise RenderError(f"render_regions needs one region per pose: {len(q)} poses, {len(centers)} centres, "
+                              f"{len(sides)} sides, {len(rotations)} rotations")
+        if not (np.isfinite(centers).all() and np.isfinite(rotations).all() and (sides > 0).all()):
+            raise RenderError("regions need finite centres and rotations and positive sides")
+        if not 16 <= size <= min(self.width, self.height):
+            raise RenderError(f"a region is drawn in one tile: give a size between 16 and {min(self.width, self.height)}")
+        out = np.empty((len(q), size, size, 3), np.uint8)
+        self._gl.make_current()
+        for start in range(0, len(q), self.max_batch):
+            part = slice(start, start + self.max_batch)
+            regions = list(zip(centers[part], sides[part], rotations[part]))
+            out[part] = self._render_pass(q[part], None, regions, size)
+        return out
+
+    def _check_face_skin(self) -> None:
         if self._face_skin < 0 or self.model.skin_vertnum[self._face_skin] < N_FACE_LANDMARKS:
             raise RenderError(f"the model has no {FACE_SKIN!r} skin with the face mesh's {N_FACE_LANDMARKS} landmarks: "
                               "landmarks come with renders of the twin (FaceTwin().model) only")
         if not self.option.flags[mujoco.mjtVisFlag.mjVIS_SKIN]:
             raise RenderError("skins are switched off in this renderer's option, so the face's landmarks are not placed")
-        landmarks = np.empty((len(self.check_qpos(qpos)), N_FACE_LANDMARKS, 2))
-        return self._render(qpos, landmarks), landmarks
 
     def _render(self, qpos, landmarks: np.ndarray | None) -> np.ndarray:
         if self._context is None:
@@ -130,24 +179,48 @@ class BatchRenderer:
             out[start : start + len(chunk)] = self._render_pass(chunk, placed)
         return out
 
-    def _render_pass(self, q: np.ndarray, landmarks: np.ndarray | None) -> np.ndarray:
-        m, d, w, h = self.model, self._data, self.width, self.height
+    def _pose_scene(self, pose: np.ndarray) -> None:
+        m, d = self.model, self._data
+        d.qpos[:] = pose
+        mujoco.mj_fwdPosition(m, d)  # bodies, skin bones, camera and light poses for this pose
+        mujoco.mjv_updateScene(m, d, self.option, None, self._camera, mujoco.mjtCatBit.mjCAT_ALL, self._scene)
+
+    def _render_pass(self, q: np.ndarray, landmarks: np.ndarray | None, regions=None, size: int = 0) -> np.ndarray:
+        w, h = (size, size) if regions else (self.width, self.height)
         rows_used = math.ceil(len(q) / self.columns)
         for i, pose in enumerate(q):
-            d.qpos[:] = pose
-            mujoco.mj_fwdPosition(m, d)  # bodies, skin bones, camera and light poses for this pose
-            mujoco.mjv_updateScene(m, d, self.option, None, self._camera, mujoco.mjtCatBit.mjCAT_ALL, self._scene)
+            self._pose_scene(pose)
             if landmarks is not None:
                 landmarks[i] = self._face_landmarks_px()
+            if regions:
+                self._narrow_to(*regions[i])
             r, c = divmod(i, self.columns)
-            # GL counts rows from the bottom: tile row r sits r tiles below the framebuffer's top.
-            mujoco.mjr_render(mujoco.MjrRect(c * w, (self.rows - 1 - r) * h, w, h), self._scene, self._context)
-        top = (self.rows - rows_used) * h
-        used = self._frame[: rows_used * h]
-        mujoco.mjr_readPixels(used, None, mujoco.MjrRect(0, top, self.columns * w, rows_used * h), self._context)
+            # GL counts rows from the bottom: tile row r sits r tiles below the used rows' top.
+            mujoco.mjr_render(mujoco.MjrRect(c * w, (rows_used - 1 - r) * h, w, h), self._scene, self._context)
+        used = self._frame.reshape(-1)[: rows_used * h * self.columns * w * 3].reshape(rows_used * h, self.columns * w, 3)
+        mujoco.mjr_readPixels(used, None, mujoco.MjrRect(0, 0, self.columns * w, rows_used * h), self._context)
         image = used[::-1]  # bottom-up rows -> top-down
         tiles = image.reshape(rows_used, h, self.columns, w, 3).transpose(0, 2, 1, 3, 4).reshape(-1, h, w, 3)
         return tiles[: len(q)]
+
+    def _narrow_to(self, center: np.ndarray, side: float, rotation: float) -> None:
+        """Turn the scene's camera into one that sees only this region of the full image: rolled by the
+        region's rotation about its axis, with an off-centre frustum around the region."""
+        half_h = self._scene.camera[0].frustum_top - self._scene.camera[0].frustum_bottom
+        half_h, half_w = 0.5 * half_h, 0.5 * half_h * self.width / self.height
+        # Pixel centres sit half a pixel inside the image's edges; the frustum spans the edges.
+        x = ((center[0] + 0.5) / self.width * 2.0 - 1.0) * half_w
+        y = (1.0 - (center[1] + 0.5) / self.height * 2.0) * half_h
+        cos, sin = math.cos(rotation), math.sin(rotation)
+        # The region's axes, in the near plane with y up: x = (cos, -sin), up = (sin, cos).
+        fx, fy = x * cos - y * sin, x * sin + y * cos
+        half_side = 0.5 * side / self.height * 2.0 * half_h
+        for cam in self._scene.camera:
+            forward, up = np.array(cam.forward), np.array(cam.up)
+            right = np.cross(forward, up)
+            cam.up[:] = sin * right + cos * up
+            cam.frustum_center, cam.frustum_width = fx, half_side
+            cam.frustum_bottom, cam.frustum_top = fy - half_side, fy + half_side
 
     def _face_landmarks_px(self) -> np.ndarray:
         """The face skin's landmark vertices as `mjv_updateScene` just placed them (world, float32) -> image pixels."""

@@ -1,5 +1,6 @@
 """Batched renders (facetwin.sim.render): many poses per call, each the image FaceTwin.render draws."""
 
+import cv2
 import mujoco
 import numpy as np
 import pytest
@@ -94,6 +95,49 @@ def test_renders_come_with_the_face_landmarks_where_the_twin_projects_them(rende
         expected = twin.landmarks_px((256, 256))[:468, :2]
         assert np.abs(got - expected).max() < 0.01, name
     twin.reset()
+
+
+def _sampled(image: np.ndarray, center, side: float, rotation: float, size: int) -> np.ndarray:
+    """The full image resampled (bilinear) at the points render_regions promises its pixel centres show."""
+    steps = (np.arange(size) + 0.5) / size - 0.5
+    lx, ly = np.meshgrid(steps * side, steps * side)
+    cos, sin = np.cos(rotation), np.sin(rotation)
+    x = (center[0] + cos * lx - sin * ly).astype(np.float32)
+    y = (center[1] + sin * lx + cos * ly).astype(np.float32)
+    return cv2.remap(image, x, y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+@pytest.mark.parametrize("rotation", [0.0, 0.35])
+def test_a_region_is_drawn_where_the_full_image_shows_it(renderer, poses_and_references, rotation):
+    """The camera narrowed and rolled onto a square of the image draws that square's content at the region's size,
+    within the rasteriser's sampling (a resampled full image is a little blurred); a square half a pixel off is
+    further from it."""
+    qpos, references = poses_and_references
+    center, side, size = np.array([131.0, 112.0]), 150.0, 128
+    n = len(qpos)
+    regions = renderer.render_regions(qpos, np.tile(center, (n, 1)), np.full(n, side), np.full(n, rotation), size)
+    moved = renderer.render_regions(qpos, np.tile(center + 0.5, (n, 1)), np.full(n, side), np.full(n, rotation), size)
+    assert regions.shape == (n, size, size, 3) and regions.dtype == np.uint8
+    for name, got, off, ref in zip(POSES, regions, moved, references):
+        expected = _sampled(ref, center, side, rotation, size).astype(np.int16)
+        here, there = np.abs(got - expected).mean(), np.abs(off - expected).mean()
+        assert here < 2.5 and here < 0.6 * there, f"{name}: {here:.2f} grey levels off ({there:.2f} half a pixel away)"
+
+
+def test_regions_without_a_region_for_every_pose_get_one_clear_error(renderer, poses_and_references):
+    qpos, _ = poses_and_references
+    with pytest.raises(RenderError, match="one region per pose"):
+        renderer.render_regions(qpos, np.zeros((1, 2)), np.ones(1), np.zeros(1), 64)
+    with pytest.raises(RenderError, match="positive sides"):
+        renderer.render_regions(qpos[:1], np.zeros((1, 2)), np.zeros(1), np.zeros(1), 64)
+    with pytest.raises(RenderError, match="size between 16 and 256"):
+        renderer.render_regions(qpos[:1], np.zeros((1, 2)), np.ones(1), np.zeros(1), 512)
+
+
+def test_landmarks_come_without_a_render_too(renderer, poses_and_references):
+    qpos, _ = poses_and_references
+    _, drawn = renderer.render_with_landmarks(qpos)
+    np.testing.assert_array_equal(renderer.landmarks_px(qpos), drawn)
 
 
 def test_landmarks_need_the_twins_face_skin(renderer):

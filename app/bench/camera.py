@@ -5,7 +5,8 @@ today: `FaceTwin.render(512)` (mujoco.Renderer) then MediaPipe's landmarker, one
 readout: `PixelReadout` (`BatchRenderer`, then the engine): in this process at
 batch 1 and batch N, and over one worker process per core at batch N. litert: the same with the LiteRT
 engine at batch N, in this process and over the workers, with the detector (IMAGE mode) and with the
-tracking crop from the twin's own projected landmarks (`crop="twin"`, no detector). Every path reads the
+tracking crop from the twin's own projected landmarks (`crop="twin"`, no detector), and with that crop drawn
+straight at the landmark network's size (`crop="drawn"`, no 512 px frame). Every path reads the
 same settled poses; `agreement` says how far their coefficients are from today's. `cpu_ms_per_readout` is
 CPU time (this process's threads, or the workers' for the worker paths, whose parent's share is
 `parent_cpu_ms_per_readout`): steadier than wall time on a shared machine.
@@ -183,7 +184,7 @@ def run(quick: bool = False, seed: int = 0) -> dict:
 
     if workers > 1:
         add(f"readout_batch{batch}_workers{workers}", workers=workers)
-    for crop, label in (("detector", "litert"), ("twin", "litert_twin")):
+    for crop, label in (("detector", "litert"), ("twin", "litert_twin"), ("drawn", "litert_drawn")):
         add(f"{label}_batch{batch}", engine="litert", crop=crop)
         if workers > 1:
             add(f"{label}_batch{batch}_workers{workers}", engine="litert", crop=crop, workers=workers)

@@ -11,7 +11,9 @@ every formula. Only the warp is OpenCV's here: `cv2.remap` with maps converted t
 
 ``detect`` reads frames as IMAGE mode does (detector, then landmarks from the detection's crop);
 ``track`` skips the detector and crops where known landmarks put the face (MediaPipe's tracking
-rect): for the twin, its own projected landmarks.
+rect): for the twin, its own projected landmarks. ``read_crops`` takes those crops already drawn at the
+landmark network's size by a renderer (``sampled_regions`` says which square of the frame each one shows),
+so no frame is drawn whole and no warp runs.
 """
 
 from __future__ import annotations
@@ -51,6 +53,23 @@ def warp(frame: np.ndarray, crops: Crops, size: int, border: str) -> np.ndarray:
         fixed, fraction = cv2.convertMaps(grid.astype(np.float32, copy=False), None, cv2.CV_16SC2)
         cv2.remap(frame, fixed, fraction, cv2.INTER_LINEAR, dst=out[k], borderMode=BORDERS[border], borderValue=0)
     return out
+
+
+def sampled_regions(crops: Crops, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The squares of the frame (centres (N, 2), sides (N,), rotations (N,), pixel (x, y)'s centre at (x, y))
+    whose size x size pixel centres are the points ``warp`` samples for these square crops.
+
+    The warp samples output pixel i at crop coordinate i / size (``Crops.source_points``), not at its centre
+    (i + 0.5) / size, so the square is the crop moved back by half an output pixel along both of its axes.
+    """
+    side = np.asarray(crops.size, np.float64)
+    if not np.allclose(side[:, 0], side[:, 1]):
+        raise ValueError("sampled_regions takes square crops (MediaPipe's landmark crops are square)")
+    rotation = np.asarray(crops.rotation, np.float64)
+    back = -0.5 * side[:, 0] / size
+    cos, sin = np.cos(rotation), np.sin(rotation)
+    centers = np.asarray(crops.center, np.float64) + np.stack([cos * back - sin * back, sin * back + cos * back], axis=1)
+    return centers, side[:, 0].copy(), rotation
 
 
 class _Network:
@@ -133,13 +152,32 @@ class LiteRTFaceLandmarker:
             results.append(self._read(frame, crop_sources.from_landmarks(known, width, height)))
         return results
 
+    def tracking_crops(self, landmarks, width: int, height: int) -> Crops:
+        """MediaPipe's tracking rect around each frame's known face: per frame a result with a face or (478 or
+        468, >=2) landmarks normalised by the width x height frame -> one crop per frame."""
+        known = np.stack([tracking_landmarks(k, p) for k, p in enumerate(landmarks)])
+        return crop_sources.from_landmarks(known, width, height)
+
+    def read_crops(self, pixels: np.ndarray, crops: Crops, width: int, height: int) -> list[LandmarkerResult]:
+        """Each frame's face crop already drawn at the landmark network's input size: pixels (N, 256, 256, 3)
+        uint8, crop k showing ``sampled_regions(crops, 256)[k]`` of a width x height frame -> one result per frame."""
+        size = C.LANDMARKS_SIZE
+        if pixels.ndim != 4 or pixels.shape[1:] != (size, size, 3) or pixels.dtype != np.uint8:
+            raise PerceptionError(f"read_crops takes (N, {size}, {size}, 3) uint8 crops, got {pixels.shape} {pixels.dtype}")
+        if len(pixels) != len(crops):
+            raise ValueError(f"read_crops needs one crop per image: {len(pixels)} images, {len(crops)} crops")
+        return [self._read_crops(pixels[k : k + 1], crops[k : k + 1], width, height) for k in range(len(pixels))]
+
     def _read(self, frame: np.ndarray, crops: Crops | None) -> LandmarkerResult:
         """The second half for one frame: its face crops -> landmarks, presence, coefficients and pose."""
         height, width, _ = frame.shape
-        out = [LandmarkerResult(False, (width, height))]
         if crops is None:
-            return out[0]
-        read = [self._landmarks(pixels) for pixels in warp(frame, crops, C.LANDMARKS_SIZE, "replicate")]
+            return LandmarkerResult(False, (width, height))
+        return self._read_crops(warp(frame, crops, C.LANDMARKS_SIZE, "replicate"), crops, width, height)
+
+    def _read_crops(self, pixels: np.ndarray, crops: Crops, width: int, height: int) -> LandmarkerResult:
+        out = [LandmarkerResult(False, (width, height))]
+        read = [self._landmarks(p) for p in pixels]
         landmarks = to_frame(np.stack([r[0].reshape(-1) for r in read]), crops, width, height)
         presence = 1.0 / (1.0 + np.exp(-np.array([float(r[1].reshape(-1)[0]) for r in read])))
         coeffs = self._blendshapes.batch(landmarks[..., :2] * np.array([width, height], np.float32))
