@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from facetwin.agents.forward.aggregation import AggregationSettings, aggregate, twin_query
-from facetwin.agents.forward.expression_objective import Coupling, ExpressionSettings, TargetSampler
+from facetwin.agents.forward.aggregation import AggregationSettings, aggregate, closest_reads, twin_query
+from facetwin.agents.forward.expression_objective import Confirmed, Coupling, ExpressionSettings, TargetSampler
 from facetwin.agents.forward.landmark import LandmarkSettings
 from facetwin.agents.training.minibatch import FitSettings
 from facetwin.agents.training.config import TrainConfig
@@ -218,3 +218,44 @@ def test_train_cli_explores_by_default_leaves_it_out_at_zero_and_refuses_a_negat
     assert "(12 of them queried in aggregation)" in capsys.readouterr().out  # answer and refined answer only
     assert main([*common, "--aggregate-explore", "-0.1", "--out", str(tmp_path / "bad")]) != 0
     assert "--aggregate-explore" in capsys.readouterr().err
+
+
+def test_each_target_is_confirmed_by_whichever_query_the_twin_read_closest_to_it():
+    act = np.array(ACTIVE_BLENDSHAPES)
+    targets = np.zeros((3, 55), np.float32)
+    targets[:, act[0]] = [0.2, 0.5, 0.9]
+    queried = np.arange(2 * 3 * 4, dtype=np.float32).reshape(6, 4)  # block 0 (answers) rows 0-2, block 1 rows 3-5
+    read = np.zeros((6, 55), np.float32)
+    read[:, act[0]] = [0.2, 0.1, 0.0, 0.9, 0.45, np.nan]  # target 0: its answer; target 1: the second query
+    read[5] = np.nan  # target 2's second render showed no face; its answer still counts
+    kept, chosen = closest_reads(targets, queried, read, act)
+    np.testing.assert_array_equal(kept, targets)
+    np.testing.assert_array_equal(chosen, queried[[0, 4, 2]])
+    read[2] = np.nan  # a target with no reading at all is left out
+    kept, chosen = closest_reads(targets, queried, read, act)
+    np.testing.assert_array_equal(kept, targets[:2])
+    np.testing.assert_array_equal(chosen, queried[[0, 4]])
+
+
+def test_confirmed_answers_pull_the_policy_toward_them_in_the_expression_pass(recorded, expression_run, twin):
+    c, e, _ = recorded
+    forward = expression_run.expression.forward
+    targets = TargetSampler(e).sample(200, np.random.default_rng(3))
+    commands = c[:200]  # answers the policy would not give on its own
+    gaps = []
+    for confirmed in (None, Confirmed(targets, commands, weight=10.0)):
+        model = copy.deepcopy(expression_run.policy.model)
+        model.fit_expression(forward, Coupling(twin.spec), e, c, e[:0], c[:0],
+                             ExpressionSettings(epochs=5, progress=False), confirmed=confirmed)
+        gaps.append(float(((model.predict(targets) - commands) ** 2).mean()))
+    assert gaps[1] < 0.8 * gaps[0]
+
+
+def test_train_cli_confirms_only_when_asked(one_round_of_six, tmp_path, capsys):
+    common = one_round_of_six
+    assert main([*common, "--aggregate-confirm", "1.0", "--out", str(tmp_path / "confirm")]) == 0
+    training = json.loads((tmp_path / "confirm" / "config.json").read_text())["training"]
+    assert training["aggregation"]["settings"]["confirm"] == 1.0
+    assert AggregationSettings().confirm == 0.0  # off unless asked for
+    assert main([*common, "--aggregate-confirm", "-1", "--out", str(tmp_path / "bad")]) != 0
+    assert "--aggregate-confirm" in capsys.readouterr().err

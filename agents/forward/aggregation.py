@@ -10,7 +10,8 @@ queried cheaply, so each round does what DAgger does for imitation:
              where the forward model has no data to tell how the face reads an expression pushed further
     refit    the teacher on recorded + queried rows; the student on the teacher's labels of broad commands
              and of the queried ones jittered, and on the twin's own expressions at the queried ones
-    tune     the policy through the refitted student (the expression pass, a few epochs)
+    tune     the policy through the refitted student (the expression pass, a few epochs), and (with
+             `confirm` > 0) toward the pixel-confirmed answers so far: per target, the query the twin read closest
 
 Every query is a twin sample: the config records how many, next to the recorded rows, so a run states its
 whole data budget.
@@ -27,7 +28,7 @@ import torch
 
 from facetwin.expression import ACTIVE_BLENDSHAPES, N_BLENDSHAPES, N_LANDMARKS
 
-from facetwin.agents.forward.expression_objective import Coupling, ExpressionSettings, TargetMix, TargetSampler
+from facetwin.agents.forward.expression_objective import Confirmed, Coupling, ExpressionSettings, TargetMix, TargetSampler
 from facetwin.agents.forward.direct import ForwardModel, expression_loss
 from facetwin.agents.forward.landmark import LandmarkForward, broad_commands, fit_teacher_net, label, minibatch_adam
 from facetwin.agents.training.minibatch import resolve_device
@@ -90,6 +91,7 @@ def aggregate(model, forward: ForwardModel, teacher: LandmarkForward | None, cou
     sampler = TargetSampler(x, mix)
     act = np.array(ACTIVE_BLENDSHAPES)
     c_rec, e_rec, lm_rec = y, x, landmarks
+    confirmed_t, confirmed_c = [], []  # every round's targets and the query that read closest to each
     rounds = []
     for _ in range(settings.rounds):
         start = time.perf_counter()
@@ -107,6 +109,10 @@ def aggregate(model, forward: ForwardModel, teacher: LandmarkForward | None, cou
             raise ValueError(f"the twin's readout found no face in any of the {len(commands)} renders at the policy's "
                              "answers; check the landmarker bundle, or train with --aggregate-rounds 0")
         queried = commands
+        if settings.confirm > 0:
+            t_best, c_best = closest_reads(targets, queried, expressions, act)
+            confirmed_t.append(t_best)
+            confirmed_c.append(c_best)
         commands, expressions, queried_landmarks = commands[read], expressions[read], queried_landmarks[read]
         block = np.repeat(np.arange(len(blocks)), n)[read]  # 0: answer, 1: refined, 2: explored
         asked = np.tile(targets, (len(blocks), 1))[read]
@@ -124,13 +130,30 @@ def aggregate(model, forward: ForwardModel, teacher: LandmarkForward | None, cou
             _go_on_fitting(forward, torch.as_tensor(c_rec, device=dev), torch.as_tensor(e_rec, device=dev), settings, dev)
         # never longer than the expression pass itself (a quick run's few epochs stay few)
         epochs = min(settings.policy_epochs, expression_settings.epochs)
+        confirmed = (Confirmed(np.concatenate(confirmed_t), np.concatenate(confirmed_c), settings.confirm)
+                     if confirmed_t else None)
         model.fit_expression(forward, coupling, x, y, x_val, y_val,
-                             replace(expression_settings, epochs=epochs, lr=settings.lr, grid_update_epochs=()), mix)
+                             replace(expression_settings, epochs=epochs, lr=settings.lr, grid_update_epochs=()), mix,
+                             confirmed)
         rounds.append(AggregationRound(len(queried), int((~read).sum()),
                                        twin_loss(expressions[block == 0], asked[block == 0]),
                                        twin_loss(expressions[block == 1], asked[block == 1]),
                                        teacher_error, student_error, round(time.perf_counter() - start, 3)))
     return rounds
+
+
+def closest_reads(targets: np.ndarray, queried: np.ndarray, expressions: np.ndarray,
+                  active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Targets (n, 55) and their queries, block after block ((k n, S) commands, (k n, 55) readings, NaN where
+    unread) -> the targets with at least one reading, and for each the command that read closest to it
+    (blendshape MAE over the active coefficients)."""
+    n = len(targets)
+    k = len(queried) // n
+    error = np.abs(expressions[:, active] - np.tile(targets, (k, 1))[:, active]).mean(axis=1).reshape(k, n)
+    seen = ~np.isnan(error).all(axis=0)
+    best = np.nanargmin(np.where(np.isnan(error), np.inf, error), axis=0)
+    chosen = queried.reshape(k, n, -1)[best, np.arange(n)]
+    return targets[seen], chosen[seen]
 
 
 @torch.no_grad()

@@ -53,6 +53,17 @@ class TargetMix:
     prototype: float = 0.5  # share of targets (of any kind above) overlaid with an emotion prototype
 
 
+@dataclass
+class Confirmed:
+    """Targets and, for each, the command that read closest to it through the twin: what the policy and its
+    forward model proposed, judged by the readout. The expression pass pulls the policy's answer to each
+    target toward its command with `weight` (a command MSE next to the expression loss)."""
+
+    targets: np.ndarray  # (N, 55)
+    commands: np.ndarray  # (N, n_servos)
+    weight: float
+
+
 class TargetSampler:
     """Draws target expressions (N, 55) around a set of recorded ones, reaching outside what the face can do."""
 
@@ -112,8 +123,10 @@ class Coupling(nn.Module):
 
 def fit_expression_module(module: nn.Module, forward: ForwardModel, coupling: Coupling,
                           x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
-                          settings: ExpressionSettings, mix: TargetMix | None = None) -> FitHistory:
-    """Train `module` in place on expression_loss(f(couple(pi(e))), e) + anchor x command MSE.
+                          settings: ExpressionSettings, mix: TargetMix | None = None,
+                          confirmed: Confirmed | None = None) -> FitHistory:
+    """Train `module` in place on expression_loss(f(couple(pi(e))), e) + anchor x command MSE (+ confirmed.weight x
+    the command MSE to the confirmed answers, a batch of them each step).
 
     Validation: the same loss on targets drawn (with a fixed seed) around the held-out expressions;
     the module ends holding its best validation epoch's weights, on the CPU.
@@ -132,9 +145,19 @@ def fit_expression_module(module: nn.Module, forward: ForwardModel, coupling: Co
     xt, yt = torch.as_tensor(x, device=dev), torch.as_tensor(y, device=dev)
     xv, yv = torch.as_tensor(x_val, device=dev), torch.as_tensor(y_val, device=dev)
 
+    if confirmed is not None and len(confirmed.targets):
+        ct = torch.as_tensor(confirmed.targets, dtype=torch.float32, device=dev)
+        cc = torch.as_tensor(confirmed.commands, dtype=torch.float32, device=dev)
+    else:
+        confirmed = None
+
     def objective(targets, xs, ys):
         reached = forward(coupling(module(targets)))
-        return expression_loss(reached, targets) + settings.anchor * nn.functional.mse_loss(module(xs), ys)
+        loss = expression_loss(reached, targets) + settings.anchor * nn.functional.mse_loss(module(xs), ys)
+        if confirmed is not None:
+            pick = torch.as_tensor(rng.integers(len(ct), size=len(targets)), device=dev)
+            loss = loss + confirmed.weight * nn.functional.mse_loss(module(ct[pick]), cc[pick])
+        return loss
 
     @torch.no_grad()
     def validate() -> float:

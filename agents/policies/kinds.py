@@ -58,7 +58,7 @@ class PolicyModel(ABC):
     @abstractmethod
     def predict(self, x) -> np.ndarray: ...
 
-    def fit_expression(self, forward, coupling, x, y, x_val, y_val, settings, mix=None) -> FitHistory:
+    def fit_expression(self, forward, coupling, x, y, x_val, y_val, settings, mix=None, confirmed=None) -> FitHistory:
         """Fine-tune through a frozen forward model (expression_objective); only gradient-trained kinds can."""
         raise ValueError(f"the expression objective trains neural policies ({', '.join(NEURAL_KINDS)}); {self.kind} "
                          "is fitted in closed form: train it with --objective supervised")
@@ -86,13 +86,13 @@ class TorchModel(PolicyModel):
             settings = replace(settings, lr=DEFAULT_LR[self.kind])
         return fit_module(self.module, x, y, x_val, y_val, settings)
 
-    def fit_expression(self, forward, coupling, x, y, x_val, y_val, settings, mix=None):
+    def fit_expression(self, forward, coupling, x, y, x_val, y_val, settings, mix=None, confirmed=None):
         from facetwin.agents.forward.expression_objective import fit_expression_module
 
         self._fast = None
         if settings.lr is None:
             settings = replace(settings, lr=EXPRESSION_LR[self.kind])
-        return fit_expression_module(self.module, forward, coupling, x, y, x_val, y_val, settings, mix)
+        return fit_expression_module(self.module, forward, coupling, x, y, x_val, y_val, settings, mix, confirmed)
 
     def predict(self, x) -> np.ndarray:
         x = as_expression_batch(x)

@@ -76,6 +76,10 @@ class AggregationSettings:
     # of what the policy does, where the forward model may not know how the face reads it (0: no third query).
     # Two rounds that explore read better through pixels than four that do not (docs/study.md)
     explore: float = 0.3
+    # weight of a command loss pulling the policy, while it is tuned, toward each round's pixel-confirmed answers:
+    # per target, whichever of its queries the twin read closest to it (a search of two or three candidates that
+    # the readout judged); 0 leaves it out
+    confirm: float = 0.0
     policy_epochs: int = 10
     lr: float = 1e-3  # for every refit: each starts from a fitted model
     seed: int = 0

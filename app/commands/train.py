@@ -70,6 +70,9 @@ def register(subparsers) -> None:
     p.add_argument("--aggregate-explore", type=float, default=aggregation.explore, metavar="STD",
                    help="also query each target's answer with every region's commands scaled by exp(N(0, STD)), a "
                         "third twin sample per target; 0 leaves it out (default %(default)s)")
+    p.add_argument("--aggregate-confirm", type=float, default=aggregation.confirm, metavar="W",
+                   help="while tuning after each round, also pull the policy with weight W toward, per target, the "
+                        "query the twin read closest to it (pixels confirm the proposals; default %(default)s: off)")
     p.add_argument("--query-worlds", type=int, default=aggregation.query_worlds, metavar="N",
                    help="settle the aggregation rounds' twin queries N at a time on a BatchTwin (fast-read datasets; "
                         "default %(default)s: one FaceTwin, one at a time)")
@@ -120,8 +123,10 @@ def run(args) -> int:
         raise CLIError(f"--query-worlds must be 0 (one FaceTwin) or a number of batched worlds, got {args.query_worlds}")
     if args.aggregate_explore < 0:
         raise CLIError(f"--aggregate-explore is a standard deviation: at least 0, got {args.aggregate_explore}")
+    if args.aggregate_confirm < 0:
+        raise CLIError(f"--aggregate-confirm is a loss weight: at least 0, got {args.aggregate_confirm}")
     aggregation = AggregationSettings(targets=args.aggregate_targets, query_worlds=args.query_worlds,
-                                      explore=args.aggregate_explore)
+                                      explore=args.aggregate_explore, confirm=args.aggregate_confirm)
     if args.aggregate_rounds is not None:
         aggregation = replace(aggregation, rounds=args.aggregate_rounds)
     elif args.forward is not None:  # another run's forward models are taken as they are
