@@ -16,8 +16,9 @@ does. crop="twin" (engines in `TRACKING_ENGINES`) skips the detector: the render
 twin's own face landmarks for each pose, and the engine reads the face from MediaPipe's tracking crop
 around them. crop="drawn" (engines in `DRAWN_CROP_ENGINES`) takes the same crop, but the renderer draws
 it straight at the landmark network's input size (256 px) instead of a whole frame that the engine
-then cuts the crop from: on a software rasteriser that is the cheapest pixel-true readout
-(docs/camera.md), and it reads within the landmarker's jitter of the reference (tests/test_sim_pixels.py).
+then cuts the crop from. On a software rasteriser it is the cheapest readout (docs/camera.md); it reads
+within the landmarker's jitter of crop="twin" (tests/test_sim_pixels.py), and like it gives the tracking
+reading, not IMAGE mode's.
 """
 
 from __future__ import annotations

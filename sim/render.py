@@ -16,9 +16,9 @@ them) as MuJoCo already placed them for drawing, projected with the render camer
 that tracks crops the face there without running its detector.
 
 `render_regions` draws only a square (turned) part of each image, straight at the size a network reads
-it: the same camera with its view frustum narrowed to the region and rolled with it. On a software
-rasteriser a frame costs in proportion to its pixels, so drawing a landmark network's 256 px crop
-costs about what a 256 px frame does, not a 512 px one, and no warp resamples it afterwards.
+it: the same camera with its view frustum narrowed to the region and rolled with it. Drawing the 256 px
+crop a landmark network reads costs what a 256 px frame does, less than the 512 px frame it would
+otherwise be cut from (docs/camera.md), and no warp resamples it afterwards.
 """
 
 from __future__ import annotations
