@@ -237,6 +237,14 @@ class BatchRenderer:
             self._context = None
             self._gl.free()
 
+    def __del__(self) -> None:
+        # MuJoCo frees a context's GL objects in whichever GL context is current: left to the garbage collector,
+        # an unclosed renderer would delete another live renderer's framebuffer and textures.
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: GL and EGL may already be gone
+            pass
+
     def __enter__(self) -> "BatchRenderer":
         return self
 

@@ -51,6 +51,17 @@ def test_a_pose_draws_the_same_alone_as_in_any_tile_of_a_batch(renderer, poses_a
         assert np.abs(alone.astype(np.int16) - batch[i]).max() <= 1, POSES[i]
 
 
+def test_a_renderer_dropped_without_closing_leaves_the_others_drawing(twin, poses_and_references):
+    qpos, references = poses_and_references
+    first = BatchRenderer(twin.model, 256)
+    first.render(qpos[:1])
+    second = BatchRenderer(twin.model, 256)
+    del first  # collected while the second renderer's GL context is current
+    with second:
+        tiles = second.render(qpos)
+    assert np.abs(tiles.astype(np.int16) - references).mean() < 0.05
+
+
 def test_the_callers_model_keeps_its_framebuffer(twin):
     before = (twin.model.vis.global_.offwidth, twin.model.vis.global_.offheight)
     with BatchRenderer(twin.model, 512, max_batch=9) as r:
