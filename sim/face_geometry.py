@@ -46,6 +46,9 @@ LOWER_LID_OPEN_DEG = 3.0
 FOREHEAD_FROM, FOREHEAD_SCALE = 5.2, 0.55  # canonical cm above which the forehead is compressed
 CHIN_FROM, CHIN_SCALE = -6.0, 0.8
 LIP_CLOSE_CM = 0.45  # of the canonical 0.55 cm gap between the inner lips
+# Brow skin starts this many mesh rows out from the lid margin (row 0, which stays with the lid): the crease.
+BROW_FOLD_ROW = 1
+BROW_FLOOR_CM = 0.3  # and fades out over this height, centred on the eye line
 
 LOWER_LIP = set(topo.LIPS_OUTER_LOWER) | set(topo.LIPS_INNER_LOWER)
 UPPER_LIP = set(topo.LIPS_OUTER_UPPER) | set(topo.LIPS_INNER_UPPER)
@@ -244,8 +247,8 @@ def build_geometry(spec: FaceSpec, mesh: CanonicalMesh) -> FaceGeometry:
                     )
                 )
 
-    bones, weights = _skin_weights(v, nodes)
     faces = _cut_openings(mesh.faces)
+    bones, weights = _skin_weights(v, faces, nodes)
     return FaceGeometry(
         vertices=v,
         uvs=mesh.uvs.astype(np.float64),
@@ -273,7 +276,23 @@ def _horn_radius(s: Servo) -> float:
     return float(s.travel_mm[1] * 1e-3 / (np.radians(s.range_deg[1]) * share))
 
 
-def _skin_weights(v: np.ndarray, nodes: list[SkinNode]) -> tuple[tuple[str, ...], np.ndarray]:
+def _rows_from_eyes(faces: np.ndarray, n: int) -> np.ndarray:
+    """Each vertex's mesh row counted out from the eye openings: 0 on the lid margins, 1 on the crease."""
+    adjacent = np.zeros((n, n), bool)
+    for a, b in ((0, 1), (1, 2), (2, 0)):
+        adjacent[faces[:, a], faces[:, b]] = adjacent[faces[:, b], faces[:, a]] = True
+    rows = np.full(n, np.iinfo(np.int32).max)
+    frontier = np.zeros(n, bool)
+    frontier[list(topo.OPENINGS[0] + topo.OPENINGS[1])] = True
+    row = 0
+    while frontier.any():
+        rows[frontier] = row
+        frontier = adjacent[frontier].any(axis=0) & (rows > row)
+        row += 1
+    return rows
+
+
+def _skin_weights(v: np.ndarray, faces: np.ndarray, nodes: list[SkinNode]) -> tuple[tuple[str, ...], np.ndarray]:
     n = len(v)
     jaw = _jaw_weight(v)
     lids = {
@@ -281,6 +300,7 @@ def _skin_weights(v: np.ndarray, nodes: list[SkinNode]) -> tuple[tuple[str, ...]
         "eyelid_left": (topo.LEFT_EYE_UPPER[1:-1], topo.LEFT_LID_CREASE),
     }
     eye_line = v[list(topo.RIGHT_EYE_UPPER + topo.RIGHT_EYE_LOWER), 1].mean()
+    brow_rows = _rows_from_eyes(faces, n)
     cols: dict[str, np.ndarray] = {}
     for name, (margin, crease) in lids.items():
         w = np.zeros(n)
@@ -297,8 +317,10 @@ def _skin_weights(v: np.ndarray, nodes: list[SkinNode]) -> tuple[tuple[str, ...]
             g *= 1.0 - jaw
         elif node.landmark in BROWS:
             # Brow skin reaches down to the upper lid's fold, never below the eye: a lowered brow hoods the
-            # eye, it does not pull the lower lid open.
-            g *= _smoothstep((v[:, 1] - eye_line) / (0.6 * CM))
+            # eye, it does not pull the lower lid open. The fold is cut along a mesh row rather than a
+            # height, so its edge is a chain of mesh edges: a cut across rows left a toothed edge that
+            # read as a tear along the brows (docs/face.md, "The brow fold").
+            g *= (brow_rows >= BROW_FOLD_ROW) * _smoothstep((v[:, 1] - eye_line) / (BROW_FLOOR_CM * CM) + 0.5)
         cols[node.name] = g
     local = np.stack(list(cols.values()), axis=1)
     # A lid margin belongs to its lid: nearby brow points must not hold it open.
