@@ -22,12 +22,12 @@ BAND_ENDS = (70, 300)  # the brows' outer ends
 
 @pytest.fixture(scope="module", params=("rena", "eva"))
 def grey_twin(request):
+    from facetwin import landmarker_bundle
     from facetwin.sim.texture import SkinTexture
     from facetwin.sim.twin import FaceTwin
 
-    plain = FaceTwin(load_face(request.param), blendshapes=False)
-    grey = SkinTexture(np.full((64, 64, 3), 170, np.uint8), plain.texture.uvs, "plain grey")
-    plain.close()
+    uvs = landmarker_bundle.canonical_mesh(landmarker_bundle.resolve(None)).uvs
+    grey = SkinTexture(np.full((64, 64, 3), 170, np.uint8), uvs, "plain grey")
     t = FaceTwin(load_face(request.param), texture=grey, blendshapes=False)
     yield t
     t.close()
