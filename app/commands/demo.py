@@ -46,8 +46,9 @@ def steps(args: argparse.Namespace) -> list[tuple[str, list[str], Path]]:
     # every other option is the command's own default: the demo is `facetwin collect && facetwin train`
     train_options, eval_options = [], []
     if args.quick:
-        episodes, frames, budget = 6, 30, 30
-        train_options = ["--epochs", "5", "--expression-epochs", "3", "--aggregate-targets", "50"]
+        # a smoke run, whose policy must still beat the neutral face (docs/face.md, the brow fold)
+        episodes, frames, budget = 12, 30, 30
+        train_options = ["--epochs", "10", "--expression-epochs", "3", "--aggregate-targets", "50"]
         eval_options = ["--oracle-budget", "100"]
     lm = ["--landmarker", str(args.landmarker)] if args.landmarker else []
     # what is made for a face says so; train and eval read the face the dataset and the run record
