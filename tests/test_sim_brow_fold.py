@@ -11,13 +11,15 @@ import pytest
 from scipy.signal import find_peaks
 
 from facetwin.motion.poses import named_pose
+from facetwin.sim import face_topology as topo
 from facetwin.spec import load_face
 
 SIZE = 512
 TOOTH = 12  # grey levels: a dip this deep along the fold reads as a tooth at this size
-EYES = ((33, 133), (263, 362))  # each eye's corners
-BAND_TOP, BAND_BOTTOM = (105, 334), (145, 374)  # the brows' tops, the lower lids' lowest points
-BAND_ENDS = (70, 300)  # the brows' outer ends
+EYES = tuple((ring[0], ring[-1]) for ring in (topo.RIGHT_EYE_UPPER, topo.LEFT_EYE_UPPER))  # each eye's corners
+BAND_TOP = topo.RIGHT_BROW + topo.LEFT_BROW  # the band runs from the brows' highest point ...
+BAND_BOTTOM = topo.RIGHT_EYE_LOWER + topo.LEFT_EYE_LOWER  # ... to the lower lids' lowest
+BAND_ENDS = (topo.RIGHT_BROW[0], topo.LEFT_BROW[0])  # the brows' outer ends
 
 
 @pytest.fixture(scope="module", params=("rena", "eva"))
@@ -59,8 +61,9 @@ def test_a_lowered_brow_folds_without_teeth_beside_or_between_the_eyes(grey_twin
     trace, x0 = fold_trace(grey_twin.render(SIZE), lm)
     found = teeth(trace, x0, lm)
     nose = lm[1, 0]
-    rows = {side: [x for x in found if (x < nose) == (side == "right")] for side in ("right", "left")}
-    assert all(len(r) <= 1 for r in rows.values()), f"{grey_twin.spec.face} {pose}: teeth along the brow fold at {rows}"
+    sides = {side: [x for x in found if (x < nose) == (side == "right")] for side in ("right", "left")}
+    where = f"{grey_twin.spec.face} {pose}: teeth along the brow fold at {sides}"
+    assert all(len(t) <= 1 for t in sides.values()), where
 
 
 def test_the_tooth_count_sees_teeth():
